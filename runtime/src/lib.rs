@@ -1,25 +1,67 @@
 //! hotprof: hot sampling for live Rust services.
+//!
+//! Put `#[hotprof::main]` on `main`; then `kill -USR1 <pid>` writes a dump of
+//! every thread's stack to `./hotprof/` while the service keeps running.
+//! See the README and `docs/` for the environment variables and file formats.
 #![warn(missing_docs)]
+
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+compile_error!("hotprof supports 64-bit Linux only for now");
+
+mod config;
+mod guard;
+mod meta;
+mod output;
+mod runtime;
+mod signals;
+mod stacks;
+mod switch;
+mod sys;
 
 #[doc(inline)]
 pub use hotprof_macros::main;
 
+pub use config::VARIABLES;
+pub use output::OutputError;
+pub use runtime::DumpError;
+pub use stacks::{SourceFrame, StackFrame, ThreadDump, ThreadInfo, ThreadStatus};
+pub use switch::{disable, enable, is_enabled};
+
+/// Dumps every thread of the process, like `SIGUSR1` does, and returns the dump
+/// instead of writing it. Subject to the switch and the rate limit.
+///
+/// ```no_run
+/// match hotprof::dump_threads() {
+///     Ok(dump) => println!("{dump}"),
+///     Err(e) => eprintln!("no dump: {e}"),
+/// }
+/// ```
+pub fn dump_threads() -> Result<ThreadDump, DumpError> {
+    runtime::get().dump(runtime::Trigger::Api)
+}
+
+/// Dumps every thread and writes the dump to the output folder, like `SIGUSR1`.
+/// Returns the path of the file.
+pub fn write_thread_dump() -> Result<std::path::PathBuf, DumpError> {
+    runtime::get()
+        .dump_to_file(runtime::Trigger::Api)
+        .map(|(path, _)| path)
+}
+
 #[doc(hidden)]
 /// Not public API: what `#[hotprof::main]` expands to.
 pub mod __private {
+    use crate::config::MacroArgs;
+    use crate::runtime;
+    use crate::signals::SignalThread;
+
     /// Arguments captured by `#[hotprof::main]` in the user's crate.
     #[derive(Debug, Clone)]
     pub struct MainArgs {
-        /// `CARGO_PKG_NAME` of the user's crate.
-        pub pkg_name: &'static str,
-        /// `CARGO_PKG_VERSION` of the user's crate.
-        pub pkg_version: &'static str,
-        /// `CARGO_BIN_NAME` of the user's binary, when built as a bin target.
-        pub bin_name: Option<&'static str>,
-        /// `dir = "..."` from the attribute.
-        pub dir: Option<&'static str>,
-        /// `enabled = true|false` from the attribute.
-        pub enabled: Option<bool>,
+        pkg_name: &'static str,
+        pkg_version: &'static str,
+        bin_name: Option<&'static str>,
+        args: MacroArgs,
     }
 
     impl MainArgs {
@@ -29,21 +71,50 @@ pub mod __private {
             pkg_version: &'static str,
             bin_name: Option<&'static str>,
         ) -> Self {
-            MainArgs { pkg_name, pkg_version, bin_name, dir: None, enabled: None }
+            MainArgs {
+                pkg_name,
+                pkg_version,
+                bin_name,
+                args: MacroArgs {
+                    dir: None,
+                    enabled: None,
+                },
+            }
         }
+
         /// `dir = "..."`.
         pub const fn dir(mut self, dir: &'static str) -> Self {
-            self.dir = Some(dir);
+            self.args.dir = Some(dir);
             self
         }
+
         /// `enabled = ...`.
         pub const fn enabled(mut self, enabled: bool) -> Self {
-            self.enabled = Some(enabled);
+            self.args.enabled = Some(enabled);
             self
         }
+
         /// Installs hotprof; the returned guard shuts it down when dropped.
         pub fn install(self) -> InstallGuard {
-            InstallGuard { _private: () }
+            let Some(rt) =
+                runtime::install(&self.args, self.pkg_name, self.bin_name, self.pkg_version)
+            else {
+                return InstallGuard { signals: None };
+            };
+            match SignalThread::start(rt) {
+                Ok(signals) => {
+                    rt.notice(&rt.ready_line(&signals));
+                    InstallGuard {
+                        signals: Some(signals),
+                    }
+                }
+                Err(e) => {
+                    rt.error(&format!(
+                        "cannot start the signal thread: {e}; SIGUSR1 dumps are off"
+                    ));
+                    InstallGuard { signals: None }
+                }
+            }
         }
     }
 
@@ -51,6 +122,14 @@ pub mod __private {
     #[derive(Debug)]
     #[must_use]
     pub struct InstallGuard {
-        _private: (),
+        signals: Option<SignalThread>,
+    }
+
+    impl Drop for InstallGuard {
+        fn drop(&mut self) {
+            if let Some(s) = self.signals.take() {
+                s.stop();
+            }
+        }
     }
 }

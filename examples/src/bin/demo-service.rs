@@ -1,1 +1,50 @@
-fn main() {}
+//! A small service under hotprof, used by the README demo and the tests.
+//!
+//! Threads: `sleeper`, `spinner`, `waiter`, `pinger` (a TCP ping server), two
+//! tokio workers, and optionally `--extra N` sleepers and `--malloc N` threads
+//! churning the allocator. `--exit-after SECS` ends it (default: run forever).
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use hotprof_examples::{
+    arg, malloc_churn, serve_ping, sleepy_worker, spawn_named, spinning_worker, waiting_worker,
+};
+
+#[hotprof::main]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let extra: usize = arg("--extra", 0);
+    let malloc: usize = arg("--malloc", 0);
+    let exit_after: u64 = arg("--exit-after", 0);
+
+    spawn_named("sleeper", sleepy_worker);
+    spawn_named("spinner", spinning_worker);
+    spawn_named("waiter", waiting_worker);
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    spawn_named("pinger", move || serve_ping(listener));
+    for i in 0..extra {
+        spawn_named(&format!("extra-{i}"), sleepy_worker);
+    }
+    for i in 0..malloc {
+        spawn_named(&format!("malloc-{i}"), malloc_churn);
+    }
+    println!(
+        "demo-service: ready pid={} ping=127.0.0.1:{port}",
+        std::process::id()
+    );
+
+    let ticker = tokio::spawn(async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    if exit_after > 0 {
+        tokio::time::sleep(Duration::from_secs(exit_after)).await;
+        ticker.abort();
+    } else {
+        ticker.await?;
+    }
+    Ok(())
+}

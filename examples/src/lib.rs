@@ -1,0 +1,92 @@
+//! Shared pieces of the example services: named threads doing recognisable work.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Spawns a named OS thread (names are cut to 15 bytes by the kernel).
+pub fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("cannot spawn thread {name}: {e}"))
+}
+
+/// Sleeps forever in short naps.
+#[inline(never)]
+pub fn sleepy_worker() {
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Burns about a tenth of a core: 1 ms of arithmetic, then 9 ms of sleep.
+#[inline(never)]
+pub fn spinning_worker() {
+    let mut x: u64 = 1;
+    loop {
+        let until = Instant::now() + Duration::from_millis(1);
+        while Instant::now() < until {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        std::thread::sleep(Duration::from_millis(9));
+    }
+}
+
+/// Waits on a condition variable that is never signalled.
+#[inline(never)]
+pub fn waiting_worker() {
+    let pair = Arc::new((Mutex::new(false), Condvar::new()));
+    let (lock, cvar) = &*pair;
+    let mut ready = lock.lock().unwrap_or_else(|p| p.into_inner());
+    while !*ready {
+        ready = cvar.wait(ready).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+/// Answers `pong` to every TCP connection: proof the service still responds.
+#[inline(never)]
+pub fn serve_ping(listener: TcpListener) {
+    for conn in listener.incoming() {
+        if let Ok(mut c) = conn {
+            let _ = c.write_all(b"pong\n");
+        }
+    }
+}
+
+/// Allocates and frees blocks of varied sizes as fast as it can, to keep
+/// threads inside malloc when a dump arrives.
+#[inline(never)]
+pub fn malloc_churn() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut keep: Vec<Vec<u8>> = Vec::with_capacity(64);
+    loop {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let size = 16 + (seed % 4096) as usize;
+        let block = vec![seed as u8; size];
+        if keep.len() == 64 {
+            keep.swap_remove((seed % 64) as usize);
+        }
+        keep.push(std::hint::black_box(block));
+    }
+}
+
+/// Reads `--name value` from the command line, with a default.
+pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    match args
+        .iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+    {
+        None => default,
+        Some(v) => v.parse().unwrap_or_else(|_| {
+            eprintln!("invalid value for {name}: {v}");
+            std::process::exit(2)
+        }),
+    }
+}

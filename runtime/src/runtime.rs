@@ -1,0 +1,286 @@
+//! The process-wide hotprof state: config, identity, output folder, the
+//! capture lock and the rate limiter; and the dump entry point every trigger uses.
+
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::{Config, MacroArgs};
+use crate::guard::{RefusalLog, TokenBucket};
+use crate::meta::{self, AppInfo};
+use crate::output::{OutputDir, OutputError};
+use crate::stacks::{self, Symbolizer, ThreadDump};
+use crate::{signals, switch};
+
+/// What asked for a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// A signal, by name (e.g. `SIGUSR1`).
+    Signal(&'static str),
+    /// A call to the public API.
+    Api,
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trigger::Signal(name) => write!(f, "signal {name}"),
+            Trigger::Api => f.write_str("api"),
+        }
+    }
+}
+
+/// Why a dump was not taken or not written.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DumpError {
+    /// Capture is switched off.
+    Disabled,
+    /// The rate limit refused this trigger; try again after the given time.
+    RateLimited {
+        /// Time until the limiter allows the next dump.
+        retry_after: Duration,
+    },
+    /// Stack capture could not be set up in this process.
+    Unavailable(String),
+    /// The dump was taken but could not be written.
+    Output(OutputError),
+}
+
+impl fmt::Display for DumpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DumpError::Disabled => f.write_str(
+                "capture is off (HOTPROF=off or hotprof::disable()); turn it on with hotprof::enable() or HOTPROF=on",
+            ),
+            DumpError::RateLimited { retry_after } => {
+                write!(f, "refused by the rate limit; next dump allowed in {:.1}s", retry_after.as_secs_f64())
+            }
+            DumpError::Unavailable(why) => write!(f, "stack capture unavailable: {why}"),
+            DumpError::Output(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DumpError {}
+
+pub(crate) struct Runtime {
+    pub config: Config,
+    pub app: AppInfo,
+    pub output: OutputDir,
+    /// Held for a whole capture: slots and the symbol cache are shared.
+    symbolizer: Mutex<Symbolizer>,
+    limiter: Mutex<(TokenBucket, RefusalLog)>,
+    off_log: Mutex<RefusalLog>,
+}
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// How often a repeated refusal is logged.
+const LOG_WINDOW: Duration = Duration::from_secs(10);
+
+/// The runtime, set up from the environment alone if `#[hotprof::main]` did not run.
+pub(crate) fn get() -> &'static Runtime {
+    RUNTIME.get_or_init(|| Runtime::new(&MacroArgs::default(), None, None, None))
+}
+
+/// Set up by `#[hotprof::main]`. Returns `None` when hotprof was already set up.
+pub(crate) fn install(
+    args: &MacroArgs,
+    pkg: &str,
+    bin: Option<&str>,
+    version: &str,
+) -> Option<&'static Runtime> {
+    let mut fresh = false;
+    let rt = RUNTIME.get_or_init(|| {
+        fresh = true;
+        Runtime::new(args, Some(pkg), bin, Some(version))
+    });
+    if !fresh {
+        rt.error("already set up; this #[hotprof::main] changes nothing");
+        return None;
+    }
+    Some(rt)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of our locks leaves consistent data behind.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Runtime {
+    fn new(
+        args: &MacroArgs,
+        pkg: Option<&str>,
+        bin: Option<&str>,
+        version: Option<&str>,
+    ) -> Runtime {
+        let (mut config, errors) = Config::load(args, |k| std::env::var(k).ok());
+        for e in errors {
+            stderr_line(&e);
+        }
+        if config.dir.is_relative() {
+            if let Ok(cwd) = std::env::current_dir() {
+                config.dir = cwd.join(&config.dir);
+            }
+        }
+        switch::set(config.enabled);
+        let app = AppInfo::new(pkg, bin, version);
+        let output = OutputDir {
+            dir: config.dir.clone(),
+            app: app.name.clone(),
+            pid: app.pid,
+            max_files: config.max_files,
+            max_bytes: config.max_bytes,
+        };
+        let now = Instant::now();
+        let rt = Runtime {
+            limiter: Mutex::new((
+                TokenBucket::new(config.rate_burst, config.rate_refill, now),
+                RefusalLog::new(LOG_WINDOW),
+            )),
+            off_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
+            symbolizer: Mutex::new(Symbolizer::default()),
+            config,
+            app,
+            output,
+        };
+        match rt.output.prepare() {
+            Ok(0) => {}
+            Ok(n) => rt.notice(&format!(
+                "removed {n} temp file(s) left by an earlier process"
+            )),
+            Err(e) => rt.error(&format!(
+                "{e}; dumps will fail until the folder is writable"
+            )),
+        }
+        if let Err(e) = stacks::setup(rt.config.unwinder) {
+            rt.error(e);
+        }
+        rt
+    }
+
+    /// Takes a dump if the switch and the rate limit allow it.
+    pub(crate) fn dump(&self, trigger: Trigger) -> Result<ThreadDump, DumpError> {
+        if !switch::is_enabled() {
+            return Err(DumpError::Disabled);
+        }
+        self.admit()?;
+        let setup = stacks::setup(self.config.unwinder)
+            .as_ref()
+            .map_err(|e| DumpError::Unavailable(e.clone()))?;
+        let mut symbolizer = lock(&self.symbolizer);
+        let raw = stacks::capture(setup, self.config.dump_timeout);
+        Ok(ThreadDump::build(
+            raw,
+            self.header(trigger, &setup.unwinder),
+            &mut symbolizer,
+        ))
+    }
+
+    /// Takes a dump and writes it to the output folder.
+    pub(crate) fn dump_to_file(
+        &self,
+        trigger: Trigger,
+    ) -> Result<(PathBuf, ThreadDump), DumpError> {
+        let dump = self.dump(trigger)?;
+        let path = self
+            .output
+            .write("threads", "txt", dump.to_string().as_bytes())
+            .map_err(DumpError::Output)?;
+        Ok((path, dump))
+    }
+
+    fn admit(&self) -> Result<(), DumpError> {
+        let now = Instant::now();
+        let mut guard = lock(&self.limiter);
+        let (bucket, log) = &mut *guard;
+        if bucket.try_take(now) {
+            return Ok(());
+        }
+        let retry_after = bucket.wait_time();
+        if let Some(unlogged) = log.refuse(now) {
+            let more = if unlogged > 0 {
+                format!(" ({unlogged} more refused since the last notice)")
+            } else {
+                String::new()
+            };
+            self.error(&format!(
+                "dump refused by the rate limit (HOTPROF_RATE_BURST={}, HOTPROF_RATE_REFILL={:?}); next in {:.1}s; {} refused in all{more}",
+                self.config.rate_burst,
+                self.config.rate_refill,
+                retry_after.as_secs_f64(),
+                log.total()
+            ));
+        }
+        Err(DumpError::RateLimited { retry_after })
+    }
+
+    fn header(&self, trigger: Trigger, unwinder: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("app", format!("{} {}", self.app.name, self.app.version)),
+            ("binary", self.app.binary.clone()),
+            ("pid", self.app.pid.to_string()),
+            ("host", self.app.host.clone()),
+            ("time", meta::rfc3339(SystemTime::now())),
+            ("process started", meta::rfc3339(self.app.started)),
+            ("trigger", trigger.to_string()),
+            ("unwinder", unwinder.to_string()),
+        ]
+    }
+
+    /// The SIGUSR1 path, on the hotprof thread.
+    pub(crate) fn on_dump_signal(&self, name: &'static str) {
+        match self.dump_to_file(Trigger::Signal(name)) {
+            Ok((path, dump)) => self.notice(&format!(
+                "thread dump written to {} ({} threads in {:.1} ms)",
+                path.display(),
+                dump.threads().len(),
+                dump.capture_time().as_secs_f64() * 1e3
+            )),
+            Err(DumpError::Disabled) => {
+                if let Some(unlogged) = lock(&self.off_log).refuse(Instant::now()) {
+                    let more = if unlogged > 0 {
+                        format!(" ({unlogged} more ignored since the last notice)")
+                    } else {
+                        String::new()
+                    };
+                    self.notice(&format!("{name} ignored: {}{more}", DumpError::Disabled));
+                }
+            }
+            Err(DumpError::RateLimited { .. }) => {} // logged by admit, once per window
+            Err(e) => self.error(&format!("thread dump failed: {e}")),
+        }
+    }
+
+    /// Something an operator should see: tracing, and stderr unless quiet.
+    pub(crate) fn notice(&self, msg: &str) {
+        tracing::info!(target: "hotprof", "{msg}");
+        if !self.config.quiet {
+            stderr_line(&format!("hotprof: {msg}"));
+        }
+    }
+
+    /// Something that went wrong: always on stderr.
+    pub(crate) fn error(&self, msg: &str) {
+        tracing::warn!(target: "hotprof", "{msg}");
+        stderr_line(&format!("hotprof: {msg}"));
+    }
+
+    pub(crate) fn ready_line(&self, signals: &signals::SignalThread) -> String {
+        format!(
+            "ready (pid {}, capture {}, {} -> thread dump in {})",
+            self.app.pid,
+            if switch::is_enabled() { "on" } else { "off" },
+            signals.names(),
+            self.output.dir.display()
+        )
+    }
+}
+
+/// One line on stderr; a closed or broken stderr is ignored, never a panic.
+fn stderr_line(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}

@@ -1,0 +1,48 @@
+//! The `hotprof-signals` thread: signal-hook turns SIGUSR1 into a message to
+//! this thread, which does the work; the signal handler itself does nothing else.
+
+use std::io;
+use std::thread::JoinHandle;
+
+use signal_hook::consts::SIGUSR1;
+use signal_hook::iterator::{Handle, Signals};
+
+use crate::runtime::Runtime;
+
+/// The running signal thread; `stop` ends it.
+#[derive(Debug)]
+pub(crate) struct SignalThread {
+    handle: Handle,
+    thread: JoinHandle<()>,
+}
+
+impl SignalThread {
+    /// Registers the handlers (from here on SIGUSR1 can no longer kill the
+    /// process) and starts the thread that serves them.
+    pub(crate) fn start(rt: &'static Runtime) -> io::Result<SignalThread> {
+        let mut signals = Signals::new([SIGUSR1])?;
+        let handle = signals.handle();
+        let thread = std::thread::Builder::new()
+            .name("hotprof-signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    if sig == SIGUSR1 {
+                        rt.on_dump_signal("SIGUSR1");
+                    }
+                }
+            })?;
+        Ok(SignalThread { handle, thread })
+    }
+
+    pub(crate) fn names(&self) -> &'static str {
+        "SIGUSR1"
+    }
+
+    /// Stops serving signals and waits for a dump in progress to finish. The
+    /// handlers stay registered with nothing to do, so a late SIGUSR1 during
+    /// process exit is ignored instead of killing the process.
+    pub(crate) fn stop(self) {
+        self.handle.close();
+        let _ = self.thread.join();
+    }
+}

@@ -1,0 +1,205 @@
+//! The thread dump: what `SIGUSR1` writes and `hotprof::dump_threads()` returns.
+//! Its text is shaped like Go's `goroutine?debug=2` (see docs/formats.md).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{RawCapture, SourceFrame, Symbolizer};
+
+/// Last line of every dump; a file without it is not a hotprof dump.
+pub const END_MARKER: &str = "-- end of hotprof thread dump --";
+
+/// How one thread answered the capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ThreadStatus {
+    /// Its handler recorded the stack; `pause` is the time it spent in the handler.
+    Captured {
+        /// Time the thread spent inside the capture handler.
+        pause: Duration,
+        /// The stack was deeper than the frames kept.
+        truncated: bool,
+    },
+    /// The thread that took the dump (its stack is taken directly).
+    Dumping,
+    /// Signalled, but did not answer before the deadline.
+    NotAnswering {
+        /// Kernel function it waits in, when `/proc` tells.
+        wchan: Option<String>,
+    },
+    /// The thread blocks the capture signal; it was not signalled.
+    SignalBlocked,
+    /// The signal could not be sent.
+    NotSignalled {
+        /// Why, e.g. the signal queue is full.
+        reason: String,
+    },
+}
+
+/// One frame of a stack: an instruction pointer and the source it maps to
+/// (several entries when functions were inlined, innermost first).
+#[derive(Debug, Clone)]
+pub struct StackFrame {
+    /// Instruction pointer.
+    pub pc: usize,
+    /// Source frames for `pc`, innermost inlined function first.
+    pub source: Arc<[SourceFrame]>,
+}
+
+/// One OS thread in a dump.
+#[derive(Debug, Clone)]
+pub struct ThreadInfo {
+    /// Kernel thread id (the `LWP` gdb shows).
+    pub tid: i32,
+    /// Thread name (`/proc/.../comm`, at most 15 bytes).
+    pub name: String,
+    /// Scheduler state from `/proc`, e.g. `sleeping`, `running`.
+    pub state: String,
+    /// How the thread answered.
+    pub status: ThreadStatus,
+    /// Stack, innermost frame first.
+    pub frames: Vec<StackFrame>,
+}
+
+impl ThreadInfo {
+    /// Every function name on the stack, inlined ones included, innermost first.
+    pub fn functions(&self) -> impl Iterator<Item = &str> {
+        self.frames
+            .iter()
+            .flat_map(|f| f.source.iter().map(|s| s.function.as_str()))
+    }
+}
+
+/// A dump of every thread of the process.
+#[derive(Debug, Clone)]
+pub struct ThreadDump {
+    header: Vec<(&'static str, String)>,
+    threads: Vec<ThreadInfo>,
+    elapsed: Duration,
+}
+
+impl ThreadDump {
+    pub(crate) fn build(
+        raw: RawCapture,
+        header: Vec<(&'static str, String)>,
+        sym: &mut Symbolizer,
+    ) -> Self {
+        let threads = raw
+            .threads
+            .into_iter()
+            .map(|t| {
+                let exact_first = matches!(t.status, ThreadStatus::Captured { .. });
+                let frames = t
+                    .frames
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &pc)| StackFrame {
+                        pc,
+                        source: sym.resolve(pc, exact_first && i == 0),
+                    })
+                    .collect();
+                ThreadInfo {
+                    tid: t.tid,
+                    name: t.name,
+                    state: t.state,
+                    status: t.status,
+                    frames,
+                }
+            })
+            .collect();
+        sym.release();
+        ThreadDump {
+            header,
+            threads,
+            elapsed: raw.elapsed,
+        }
+    }
+
+    /// The threads, in ascending thread id order.
+    pub fn threads(&self) -> &[ThreadInfo] {
+        &self.threads
+    }
+
+    /// Time from the first signal to the last answer (or the deadline).
+    pub fn capture_time(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// Longest time any one thread spent inside the capture handler.
+    pub fn max_pause(&self) -> Duration {
+        self.threads
+            .iter()
+            .filter_map(|t| match t.status {
+                ThreadStatus::Captured { pause, .. } => Some(pause),
+                _ => None,
+            })
+            .max()
+            .unwrap_or_default()
+    }
+
+    fn count(&self, f: impl Fn(&ThreadStatus) -> bool) -> usize {
+        self.threads.iter().filter(|t| f(&t.status)).count()
+    }
+}
+
+impl fmt::Display for ThreadDump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "hotprof thread dump")?;
+        for (key, value) in &self.header {
+            writeln!(f, "{key}: {value}")?;
+        }
+        writeln!(
+            f,
+            "threads: {} ({} captured, {} not answering, {} signal blocked, {} not signalled)",
+            self.threads.len(),
+            self.count(|s| matches!(s, ThreadStatus::Captured { .. } | ThreadStatus::Dumping)),
+            self.count(|s| matches!(s, ThreadStatus::NotAnswering { .. })),
+            self.count(|s| matches!(s, ThreadStatus::SignalBlocked)),
+            self.count(|s| matches!(s, ThreadStatus::NotSignalled { .. })),
+        )?;
+        writeln!(
+            f,
+            "capture: {:.3} ms end to end, longest pause in one thread {} us",
+            self.elapsed.as_secs_f64() * 1e3,
+            self.max_pause().as_micros()
+        )?;
+        for t in &self.threads {
+            writeln!(f)?;
+            write_thread(f, t)?;
+        }
+        writeln!(f)?;
+        writeln!(f, "{END_MARKER}")
+    }
+}
+
+fn write_thread(f: &mut fmt::Formatter<'_>, t: &ThreadInfo) -> fmt::Result {
+    let note = match &t.status {
+        ThreadStatus::Captured { .. } => String::new(),
+        ThreadStatus::Dumping => ", taking this dump".to_string(),
+        ThreadStatus::NotAnswering { wchan: Some(w) } => format!(", not answering, wchan {w}"),
+        ThreadStatus::NotAnswering { wchan: None } => ", not answering".to_string(),
+        ThreadStatus::SignalBlocked => ", blocks the capture signal".to_string(),
+        ThreadStatus::NotSignalled { reason } => format!(", not signalled: {reason}"),
+    };
+    writeln!(f, "thread {} \"{}\" [{}{note}]:", t.tid, t.name, t.state)?;
+    for frame in &t.frames {
+        let last = frame.source.len().saturating_sub(1);
+        for (i, s) in frame.source.iter().enumerate() {
+            let inlined = if i < last { " (inlined)" } else { "" };
+            writeln!(f, "{}{inlined}", s.function)?;
+            match (&s.file, s.line) {
+                (Some(file), Some(line)) => writeln!(f, "\t{file}:{line} pc={:#x}", frame.pc)?,
+                (Some(file), None) => writeln!(f, "\t{file} pc={:#x}", frame.pc)?,
+                _ => writeln!(f, "\t?? pc={:#x}", frame.pc)?,
+            }
+        }
+    }
+    if let ThreadStatus::Captured {
+        truncated: true, ..
+    } = t.status
+    {
+        writeln!(f, "...additional frames elided...")?;
+    }
+    Ok(())
+}
