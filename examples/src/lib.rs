@@ -78,15 +78,29 @@ pub fn malloc_churn() {
 /// Reads `--name value` from the command line, with a default.
 pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
     let args: Vec<String> = std::env::args().collect();
-    match args
-        .iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-    {
+    match args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)) {
         None => default,
         Some(v) => v.parse().unwrap_or_else(|_| {
             eprintln!("invalid value for {name}: {v}");
             std::process::exit(2)
         }),
+    }
+}
+
+/// Opens and closes a shared library in a loop, so the thread often holds the
+/// dynamic loader's lock when a dump arrives (unwinders that take that lock
+/// from a signal handler deadlock here).
+#[inline(never)]
+pub fn loader_churn() {
+    loop {
+        // SAFETY: dlopen/dlclose with a valid NUL-terminated name; the handle is
+        // closed exactly once and never used otherwise. libgcc_s is already
+        // loaded by every Rust program on Linux, so nothing new is mapped.
+        unsafe {
+            let h = libc::dlopen(c"libgcc_s.so.1".as_ptr(), libc::RTLD_NOW);
+            if !h.is_null() {
+                libc::dlclose(h);
+            }
+        }
     }
 }

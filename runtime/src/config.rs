@@ -9,47 +9,15 @@ use std::time::Duration;
 
 /// Every environment variable hotprof reads, with its default, for docs and errors.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
-    (
-        "HOTPROF",
-        "on",
-        "capture on or off: on|off|true|false|1|0|yes|no",
-    ),
-    (
-        "HOTPROF_DIR",
-        "./hotprof",
-        "folder for dumps (created 0700)",
-    ),
-    (
-        "HOTPROF_DUMP_TIMEOUT",
-        "250ms",
-        "how long a dump waits for each thread to answer",
-    ),
-    (
-        "HOTPROF_RATE_BURST",
-        "5",
-        "dumps allowed back to back (token bucket size)",
-    ),
-    (
-        "HOTPROF_RATE_REFILL",
-        "12s",
-        "time to earn back one dump token",
-    ),
-    (
-        "HOTPROF_MAX_FILES",
-        "50",
-        "most hotprof files kept in the folder; oldest removed first",
-    ),
-    (
-        "HOTPROF_MAX_BYTES",
-        "256MiB",
-        "most bytes of hotprof files kept in the folder",
-    ),
+    ("HOTPROF", "on", "capture on or off: on|off|true|false|1|0|yes|no"),
+    ("HOTPROF_DIR", "./hotprof", "folder for dumps (created 0700)"),
+    ("HOTPROF_DUMP_TIMEOUT", "1s", "how long a dump waits for each thread to answer"),
+    ("HOTPROF_RATE_BURST", "5", "dumps allowed back to back (token bucket size)"),
+    ("HOTPROF_RATE_REFILL", "12s", "time to earn back one dump token"),
+    ("HOTPROF_MAX_FILES", "50", "most hotprof files kept in the folder; oldest removed first"),
+    ("HOTPROF_MAX_BYTES", "256MiB", "most bytes of hotprof files kept in the folder"),
     ("HOTPROF_UNWINDER", "auto", "auto|dwarf|frame-pointers"),
-    (
-        "HOTPROF_QUIET",
-        "off",
-        "on: no notices on stderr (errors still print)",
-    ),
+    ("HOTPROF_QUIET", "off", "on: no notices on stderr (errors still print)"),
 ];
 
 /// How stacks are unwound inside the capture handler.
@@ -85,72 +53,43 @@ pub(crate) struct MacroArgs {
 impl Config {
     /// Builds the config from `env` (a lookup such as `std::env::var`) over the
     /// macro arguments. Returns the config and one message per rejected value.
-    pub(crate) fn load(
-        args: &MacroArgs,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> (Config, Vec<String>) {
+    pub(crate) fn load(args: &MacroArgs, env: impl Fn(&str) -> Option<String>) -> (Config, Vec<String>) {
         let mut errors = Vec::new();
-        let mut get = |name: &str,
-                       default: &str,
-                       parse: &dyn Fn(&str) -> Result<(), String>|
-         -> String {
-            match env(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-            {
+        let mut get = |name: &str, default: &str, parse: &dyn Fn(&str) -> Result<(), String>| -> String {
+            match env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
                 None => default.to_string(),
-                Some(v) => {
-                    match parse(&v) {
-                        Ok(()) => v,
-                        Err(expected) => {
-                            errors.push(format!("hotprof: ignoring {name}={v:?}: expected {expected}; using {default}"));
-                            default.to_string()
-                        }
+                Some(v) => match parse(&v) {
+                    Ok(()) => v,
+                    Err(expected) => {
+                        errors.push(format!(
+                            "hotprof: ignoring {name}={v:?}: expected {expected}; using {default}"
+                        ));
+                        default.to_string()
                     }
-                }
+                },
             }
         };
         let check = |f: fn(&str) -> Option<()>, expected: &'static str| {
             move |v: &str| f(v).ok_or_else(|| expected.to_string())
         };
-        let on_off = check(
-            |v| parse_bool(v).map(drop),
-            "one of on, off, true, false, 1, 0, yes, no",
-        );
-        let duration = check(
-            |v| parse_duration(v).map(drop),
-            "a duration such as 250ms, 2s or 1m",
-        );
-        let count = check(
-            |v| v.parse::<u32>().ok().filter(|n| *n > 0).map(drop),
-            "a whole number above 0",
-        );
-        let bytes = check(
-            |v| parse_bytes(v).map(drop),
-            "a size such as 256MiB, 1GiB or 1048576",
-        );
-        let unwinder = check(
-            |v| parse_unwinder(v).map(drop),
-            "one of auto, dwarf, frame-pointers",
-        );
+        let on_off = check(|v| parse_bool(v).map(drop), "one of on, off, true, false, 1, 0, yes, no");
+        let duration = check(|v| parse_duration(v).map(drop), "a duration such as 250ms, 2s or 1m");
+        let count = check(|v| v.parse::<u32>().ok().filter(|n| *n > 0).map(drop), "a whole number above 0");
+        let bytes = check(|v| parse_bytes(v).map(drop), "a size such as 256MiB, 1GiB or 1048576");
+        let unwinder = check(|v| parse_unwinder(v).map(drop), "one of auto, dwarf, frame-pointers");
 
-        let enabled_default = if args.enabled.unwrap_or(true) {
-            "on"
-        } else {
-            "off"
-        };
+        let enabled_default = if args.enabled.unwrap_or(true) { "on" } else { "off" };
         let dir_default = args.dir.unwrap_or("hotprof");
         let config = Config {
             enabled: parse_bool(&get("HOTPROF", enabled_default, &on_off)).unwrap_or(true),
             dir: PathBuf::from(get("HOTPROF_DIR", dir_default, &|_| Ok(()))),
-            dump_timeout: parse_duration(&get("HOTPROF_DUMP_TIMEOUT", "250ms", &duration))
-                .unwrap_or(Duration::from_millis(250)),
+            dump_timeout: parse_duration(&get("HOTPROF_DUMP_TIMEOUT", "1s", &duration))
+                .unwrap_or(Duration::from_secs(1)),
             rate_burst: get("HOTPROF_RATE_BURST", "5", &count).parse().unwrap_or(5),
             rate_refill: parse_duration(&get("HOTPROF_RATE_REFILL", "12s", &duration))
                 .unwrap_or(Duration::from_secs(12)),
             max_files: get("HOTPROF_MAX_FILES", "50", &count).parse().unwrap_or(50),
-            max_bytes: parse_bytes(&get("HOTPROF_MAX_BYTES", "256MiB", &bytes))
-                .unwrap_or(256 << 20),
+            max_bytes: parse_bytes(&get("HOTPROF_MAX_BYTES", "256MiB", &bytes)).unwrap_or(256 << 20),
             unwinder: parse_unwinder(&get("HOTPROF_UNWINDER", "auto", &unwinder))
                 .unwrap_or(UnwinderChoice::Auto),
             quiet: parse_bool(&get("HOTPROF_QUIET", "off", &on_off)).unwrap_or(false),
@@ -216,10 +155,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(vars: &[(&str, &str)], args: MacroArgs) -> (Config, Vec<String>) {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::load(&args, |k| map.get(k).cloned())
     }
 
@@ -229,7 +165,7 @@ mod tests {
         assert!(errors.is_empty());
         assert!(c.enabled);
         assert_eq!(c.dir, PathBuf::from("hotprof"));
-        assert_eq!(c.dump_timeout, Duration::from_millis(250));
+        assert_eq!(c.dump_timeout, Duration::from_secs(1));
         assert_eq!((c.rate_burst, c.rate_refill), (5, Duration::from_secs(12)));
         assert_eq!((c.max_files, c.max_bytes), (50, 256 << 20));
         assert_eq!(c.unwinder, UnwinderChoice::Auto);
@@ -237,14 +173,8 @@ mod tests {
 
     #[test]
     fn env_beats_macro_args() {
-        let args = MacroArgs {
-            dir: Some("/var/macro"),
-            enabled: Some(false),
-        };
-        let (c, _) = load(
-            &[("HOTPROF", "ON"), ("HOTPROF_DIR", "/var/env")],
-            args.clone(),
-        );
+        let args = MacroArgs { dir: Some("/var/macro"), enabled: Some(false) };
+        let (c, _) = load(&[("HOTPROF", "ON"), ("HOTPROF_DIR", "/var/env")], args.clone());
         assert!(c.enabled);
         assert_eq!(c.dir, PathBuf::from("/var/env"));
         let (c, _) = load(&[], args);
@@ -254,23 +184,13 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_variable_and_fall_back() {
-        let args = MacroArgs {
-            dir: None,
-            enabled: Some(false),
-        };
+        let args = MacroArgs { dir: None, enabled: Some(false) };
         let (c, errors) = load(
-            &[
-                ("HOTPROF", "maybe"),
-                ("HOTPROF_DUMP_TIMEOUT", "250"),
-                ("HOTPROF_MAX_BYTES", "lots"),
-            ],
+            &[("HOTPROF", "maybe"), ("HOTPROF_DUMP_TIMEOUT", "250"), ("HOTPROF_MAX_BYTES", "lots")],
             args,
         );
-        assert!(
-            !c.enabled,
-            "falls back to the macro's value, not to a guess"
-        );
-        assert_eq!(c.dump_timeout, Duration::from_millis(250));
+        assert!(!c.enabled, "falls back to the macro's value, not to a guess");
+        assert_eq!(c.dump_timeout, Duration::from_secs(1));
         assert_eq!(errors.len(), 3);
         assert_eq!(
             errors[0],
@@ -282,10 +202,7 @@ mod tests {
 
     #[test]
     fn empty_value_means_unset() {
-        let (c, errors) = load(
-            &[("HOTPROF", ""), ("HOTPROF_RATE_BURST", " ")],
-            MacroArgs::default(),
-        );
+        let (c, errors) = load(&[("HOTPROF", ""), ("HOTPROF_RATE_BURST", " ")], MacroArgs::default());
         assert!(errors.is_empty());
         assert!(c.enabled);
         assert_eq!(c.rate_burst, 5);
@@ -293,10 +210,8 @@ mod tests {
 
     #[test]
     fn zero_counts_are_rejected() {
-        let (c, errors) = load(
-            &[("HOTPROF_RATE_BURST", "0"), ("HOTPROF_MAX_FILES", "-3")],
-            MacroArgs::default(),
-        );
+        let (c, errors) =
+            load(&[("HOTPROF_RATE_BURST", "0"), ("HOTPROF_MAX_FILES", "-3")], MacroArgs::default());
         assert_eq!((c.rate_burst, c.max_files), (5, 50));
         assert_eq!(errors.len(), 2);
     }

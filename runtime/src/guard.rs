@@ -15,18 +15,13 @@ pub(crate) struct TokenBucket {
 
 impl TokenBucket {
     pub(crate) fn new(burst: u32, refill: Duration, now: Instant) -> Self {
-        TokenBucket {
-            burst: burst.max(1),
-            refill,
-            tokens: burst.max(1) as f64,
-            last: now,
-        }
+        TokenBucket { burst: burst.max(1), refill, tokens: burst.max(1) as f64, last: now }
     }
 
     /// Takes a token if one is available.
     pub(crate) fn try_take(&mut self, now: Instant) -> bool {
-        let earned = now.saturating_duration_since(self.last).as_secs_f64()
-            / self.refill.as_secs_f64().max(1e-9);
+        let earned =
+            now.saturating_duration_since(self.last).as_secs_f64() / self.refill.as_secs_f64().max(1e-9);
         self.tokens = (self.tokens + earned).min(self.burst as f64);
         self.last = now;
         if self.tokens >= 1.0 {
@@ -55,21 +50,16 @@ pub(crate) struct RefusalLog {
 
 impl RefusalLog {
     pub(crate) fn new(window: Duration) -> Self {
-        RefusalLog {
-            window,
-            window_start: None,
-            suppressed: 0,
-            total: 0,
-        }
+        RefusalLog { window, window_start: None, suppressed: 0, total: 0 }
     }
 
-    /// Records a refusal. Returns `Some(n)` when the caller should log now,
-    /// where `n` is how many refusals went unlogged before this one.
-    pub(crate) fn refuse(&mut self, now: Instant) -> Option<u64> {
-        self.total += 1;
+    /// Records `n` refusals. Returns `Some(k)` when the caller should log now,
+    /// where `k` is how many refusals went unlogged before these.
+    pub(crate) fn refuse(&mut self, now: Instant, n: u64) -> Option<u64> {
+        self.total += n;
         match self.window_start {
             Some(start) if now.saturating_duration_since(start) < self.window => {
-                self.suppressed += 1;
+                self.suppressed += n;
                 None
             }
             _ => {
@@ -109,9 +99,7 @@ mod tests {
         let t0 = Instant::now();
         let mut b = TokenBucket::new(5, Duration::from_secs(12), t0);
         // 1,000 triggers spread over 60 s: at most 5 + 60/12 pass.
-        let passed = (0..1000)
-            .filter(|i| b.try_take(t0 + Duration::from_millis(60 * i)))
-            .count();
+        let passed = (0..1000).filter(|i| b.try_take(t0 + Duration::from_millis(60 * i))).count();
         assert_eq!(passed, 5 + 4);
     }
 
@@ -119,11 +107,12 @@ mod tests {
     fn refusals_log_once_per_window() {
         let t0 = Instant::now();
         let mut log = RefusalLog::new(Duration::from_secs(10));
-        assert_eq!(log.refuse(t0), Some(0));
+        assert_eq!(log.refuse(t0, 1), Some(0));
         for i in 1..100 {
-            assert_eq!(log.refuse(t0 + Duration::from_millis(i)), None);
+            assert_eq!(log.refuse(t0 + Duration::from_millis(i), 1), None);
         }
-        assert_eq!(log.refuse(t0 + Duration::from_secs(11)), Some(99));
-        assert_eq!(log.total(), 101);
+        assert_eq!(log.refuse(t0 + Duration::from_secs(10), 5), Some(99));
+        assert_eq!(log.refuse(t0 + Duration::from_secs(11), 1), None);
+        assert_eq!(log.total(), 106);
     }
 }

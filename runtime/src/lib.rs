@@ -43,9 +43,7 @@ pub fn dump_threads() -> Result<ThreadDump, DumpError> {
 /// Dumps every thread and writes the dump to the output folder, like `SIGUSR1`.
 /// Returns the path of the file.
 pub fn write_thread_dump() -> Result<std::path::PathBuf, DumpError> {
-    runtime::get()
-        .dump_to_file(runtime::Trigger::Api)
-        .map(|(path, _)| path)
+    runtime::get().dump_to_file(runtime::Trigger::Api).map(|(path, _)| path)
 }
 
 #[doc(hidden)]
@@ -71,15 +69,7 @@ pub mod __private {
             pkg_version: &'static str,
             bin_name: Option<&'static str>,
         ) -> Self {
-            MainArgs {
-                pkg_name,
-                pkg_version,
-                bin_name,
-                args: MacroArgs {
-                    dir: None,
-                    enabled: None,
-                },
-            }
+            MainArgs { pkg_name, pkg_version, bin_name, args: MacroArgs { dir: None, enabled: None } }
         }
 
         /// `dir = "..."`.
@@ -96,22 +86,17 @@ pub mod __private {
 
         /// Installs hotprof; the returned guard shuts it down when dropped.
         pub fn install(self) -> InstallGuard {
-            let Some(rt) =
-                runtime::install(&self.args, self.pkg_name, self.bin_name, self.pkg_version)
+            let Some(rt) = runtime::install(&self.args, self.pkg_name, self.bin_name, self.pkg_version)
             else {
                 return InstallGuard { signals: None };
             };
             match SignalThread::start(rt) {
                 Ok(signals) => {
                     rt.notice(&rt.ready_line(&signals));
-                    InstallGuard {
-                        signals: Some(signals),
-                    }
+                    InstallGuard { signals: Some(signals) }
                 }
                 Err(e) => {
-                    rt.error(&format!(
-                        "cannot start the signal thread: {e}; SIGUSR1 dumps are off"
-                    ));
+                    rt.error(&format!("cannot start the signal thread: {e}; SIGUSR1 dumps are off"));
                     InstallGuard { signals: None }
                 }
             }

@@ -16,19 +16,10 @@ pub(crate) struct AppInfo {
 }
 
 impl AppInfo {
-    pub(crate) fn new(
-        pkg_name: Option<&str>,
-        bin_name: Option<&str>,
-        version: Option<&str>,
-    ) -> Self {
-        let binary = std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
+    pub(crate) fn new(pkg_name: Option<&str>, bin_name: Option<&str>, version: Option<&str>) -> Self {
+        let binary = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
         let exe_name = binary.rsplit('/').next().unwrap_or("app").to_string();
-        let name = bin_name
-            .or(pkg_name)
-            .map(str::to_string)
-            .unwrap_or(exe_name);
+        let name = bin_name.or(pkg_name).map(str::to_string).unwrap_or(exe_name);
         AppInfo {
             name: sanitize(&name),
             version: version.unwrap_or("unknown").to_string(),
@@ -53,19 +44,9 @@ fn hostname() -> String {
 pub(crate) fn sanitize(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' })
         .collect();
-    if s.is_empty() || s.starts_with('.') {
-        format!("app{s}")
-    } else {
-        s
-    }
+    if s.is_empty() || s.starts_with('.') { format!("app{s}") } else { s }
 }
 
 /// UTC broken-down time from a `SystemTime`: (year, month, day, hour, minute, second, millisecond).
@@ -83,11 +64,7 @@ fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s) = (
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    );
+    let (h, m, s) = ((rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32);
     (year, month, day, h, m, s, d.subsec_millis())
 }
 
@@ -113,10 +90,7 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_millis(1_795_747_500_123);
         assert_eq!(rfc3339(t), "2026-11-27T02:45:00.123Z");
         assert_eq!(compact_utc(t), "20261127T024500123Z");
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00.000Z"
-        );
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

@@ -27,13 +27,7 @@ pub struct OutputError {
 
 impl fmt::Display for OutputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cannot {} {}: {}",
-            self.action,
-            self.path.display(),
-            self.source
-        )
+        write!(f, "cannot {} {}: {}", self.action, self.path.display(), self.source)
     }
 }
 
@@ -44,11 +38,7 @@ impl std::error::Error for OutputError {
 }
 
 fn err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> OutputError + 'a {
-    move |source| OutputError {
-        path: path.to_path_buf(),
-        action,
-        source,
-    }
+    move |source| OutputError { path: path.to_path_buf(), action, source }
 }
 
 /// The folder hotprof writes into, with its limits.
@@ -81,12 +71,7 @@ impl OutputDir {
 
     /// Writes `contents` atomically as `<app>-<utc>-<pid>-<kind>.<ext>`, then
     /// applies retention. Returns the final path.
-    pub(crate) fn write(
-        &self,
-        kind: &str,
-        ext: &str,
-        contents: &[u8],
-    ) -> Result<PathBuf, OutputError> {
+    pub(crate) fn write(&self, kind: &str, ext: &str, contents: &[u8]) -> Result<PathBuf, OutputError> {
         self.ensure_dir()?;
         let stamp = meta::compact_utc(SystemTime::now());
         let mut tmp = tempfile::Builder::new()
@@ -97,11 +82,7 @@ impl OutputDir {
         tmp.as_file().sync_all().map_err(err("fsync", tmp.path()))?;
         let mut seq = 0u32;
         let path = loop {
-            let suffix = if seq == 0 {
-                String::new()
-            } else {
-                format!(".{seq}")
-            };
+            let suffix = if seq == 0 { String::new() } else { format!(".{seq}") };
             let name = format!("{}-{stamp}-{}-{kind}{suffix}.{ext}", self.app, self.pid);
             let path = self.dir.join(name);
             match tmp.persist_noclobber(&path) {
@@ -113,9 +94,7 @@ impl OutputDir {
                 Err(e) => return Err(err("rename into", &path)(e.error)),
             }
         };
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(err("fsync folder", &self.dir))?;
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(err("fsync folder", &self.dir))?;
         self.enforce_retention(&path);
         Ok(path)
     }
@@ -150,20 +129,13 @@ fn hotprof_files(dir: &Path) -> Vec<(PathBuf, u64)> {
     };
     entries
         .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| stamp_of_name(n).is_some())
-        })
+        .filter(|e| e.file_name().to_str().is_some_and(|n| stamp_of_name(n).is_some()))
         .filter_map(|e| Some((e.path(), e.metadata().ok().filter(|m| m.is_file())?.len())))
         .collect()
 }
 
 fn stamp_of(path: &Path) -> &str {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .and_then(stamp_of_name)
-        .unwrap_or("")
+    path.file_name().and_then(|n| n.to_str()).and_then(stamp_of_name).unwrap_or("")
 }
 
 /// Finds the `YYYYMMDDTHHMMSSmmmZ` part of a hotprof file name.
@@ -210,13 +182,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn out(dir: &Path) -> OutputDir {
-        OutputDir {
-            dir: dir.to_path_buf(),
-            app: "svc".into(),
-            pid: 42,
-            max_files: 3,
-            max_bytes: 1 << 20,
-        }
+        OutputDir { dir: dir.to_path_buf(), app: "svc".into(), pid: 42, max_files: 3, max_bytes: 1 << 20 }
     }
 
     #[test]
@@ -226,19 +192,10 @@ mod tests {
         o.prepare().unwrap();
         let p = o.write("threads", "txt", b"hello").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"hello");
-        assert_eq!(
-            fs::metadata(&o.dir).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
-        assert_eq!(
-            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&o.dir).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
         let name = p.file_name().unwrap().to_str().unwrap();
-        assert!(
-            name.starts_with("svc-") && name.ends_with("-42-threads.txt"),
-            "{name}"
-        );
+        assert!(name.starts_with("svc-") && name.ends_with("-42-threads.txt"), "{name}");
         assert!(stamp_of_name(name).is_some());
     }
 
@@ -247,12 +204,8 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mut o = out(root.path());
         o.max_files = 100;
-        let paths: Vec<_> = (0..20)
-            .map(|i| {
-                o.write("threads", "txt", format!("{i}").as_bytes())
-                    .unwrap()
-            })
-            .collect();
+        let paths: Vec<_> =
+            (0..20).map(|i| o.write("threads", "txt", format!("{i}").as_bytes()).unwrap()).collect();
         let unique: std::collections::HashSet<_> = paths.iter().collect();
         assert_eq!(unique.len(), 20);
     }
@@ -261,11 +214,7 @@ mod tests {
     fn retention_removes_oldest_first() {
         let root = tempfile::tempdir().unwrap();
         let o = out(root.path());
-        fs::write(
-            root.path().join("svc-20200101T000000000Z-1-threads.txt"),
-            "old",
-        )
-        .unwrap();
+        fs::write(root.path().join("svc-20200101T000000000Z-1-threads.txt"), "old").unwrap();
         fs::write(root.path().join("unrelated.txt"), "keep me").unwrap();
         let mut last = PathBuf::new();
         for _ in 0..4 {
@@ -274,12 +223,7 @@ mod tests {
         }
         let left = hotprof_files(root.path());
         assert_eq!(left.len(), 3);
-        assert!(
-            !root
-                .path()
-                .join("svc-20200101T000000000Z-1-threads.txt")
-                .exists()
-        );
+        assert!(!root.path().join("svc-20200101T000000000Z-1-threads.txt").exists());
         assert!(root.path().join("unrelated.txt").exists());
         assert!(last.exists());
     }
@@ -311,9 +255,6 @@ mod tests {
     fn unwritable_folder_is_a_clear_error() {
         let o = out(Path::new("/proc/hotprof-cannot-exist"));
         let e = o.write("threads", "txt", b"x").unwrap_err().to_string();
-        assert!(
-            e.starts_with("cannot create folder /proc/hotprof-cannot-exist"),
-            "{e}"
-        );
+        assert!(e.starts_with("cannot create folder /proc/hotprof-cannot-exist"), "{e}");
     }
 }

@@ -111,12 +111,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Runtime {
-    fn new(
-        args: &MacroArgs,
-        pkg: Option<&str>,
-        bin: Option<&str>,
-        version: Option<&str>,
-    ) -> Runtime {
+    fn new(args: &MacroArgs, pkg: Option<&str>, bin: Option<&str>, version: Option<&str>) -> Runtime {
         let (mut config, errors) = Config::load(args, |k| std::env::var(k).ok());
         for e in errors {
             stderr_line(&e);
@@ -149,12 +144,8 @@ impl Runtime {
         };
         match rt.output.prepare() {
             Ok(0) => {}
-            Ok(n) => rt.notice(&format!(
-                "removed {n} temp file(s) left by an earlier process"
-            )),
-            Err(e) => rt.error(&format!(
-                "{e}; dumps will fail until the folder is writable"
-            )),
+            Ok(n) => rt.notice(&format!("removed {n} temp file(s) left by an earlier process")),
+            Err(e) => rt.error(&format!("{e}; dumps will fail until the folder is writable")),
         }
         if let Err(e) = stacks::setup(rt.config.unwinder) {
             rt.error(e);
@@ -168,54 +159,47 @@ impl Runtime {
             return Err(DumpError::Disabled);
         }
         self.admit()?;
-        let setup = stacks::setup(self.config.unwinder)
-            .as_ref()
-            .map_err(|e| DumpError::Unavailable(e.clone()))?;
+        let setup =
+            stacks::setup(self.config.unwinder).as_ref().map_err(|e| DumpError::Unavailable(e.clone()))?;
         let mut symbolizer = lock(&self.symbolizer);
         let raw = stacks::capture(setup, self.config.dump_timeout);
-        Ok(ThreadDump::build(
-            raw,
-            self.header(trigger, &setup.unwinder),
-            &mut symbolizer,
-        ))
+        Ok(ThreadDump::build(raw, self.header(trigger, &setup.unwinder), &mut symbolizer))
     }
 
     /// Takes a dump and writes it to the output folder.
-    pub(crate) fn dump_to_file(
-        &self,
-        trigger: Trigger,
-    ) -> Result<(PathBuf, ThreadDump), DumpError> {
+    pub(crate) fn dump_to_file(&self, trigger: Trigger) -> Result<(PathBuf, ThreadDump), DumpError> {
         let dump = self.dump(trigger)?;
-        let path = self
-            .output
-            .write("threads", "txt", dump.to_string().as_bytes())
-            .map_err(DumpError::Output)?;
+        let path =
+            self.output.write("threads", "txt", dump.to_string().as_bytes()).map_err(DumpError::Output)?;
         Ok((path, dump))
     }
 
     fn admit(&self) -> Result<(), DumpError> {
-        let now = Instant::now();
         let mut guard = lock(&self.limiter);
-        let (bucket, log) = &mut *guard;
-        if bucket.try_take(now) {
+        let (bucket, _) = &mut *guard;
+        if bucket.try_take(Instant::now()) {
             return Ok(());
         }
         let retry_after = bucket.wait_time();
-        if let Some(unlogged) = log.refuse(now) {
-            let more = if unlogged > 0 {
-                format!(" ({unlogged} more refused since the last notice)")
-            } else {
-                String::new()
-            };
+        drop(guard);
+        self.refused(1, "by the rate limit");
+        Err(DumpError::RateLimited { retry_after })
+    }
+
+    /// Counts `n` refused triggers and logs at most once per window.
+    fn refused(&self, n: u64, why: &str) {
+        let mut guard = lock(&self.limiter);
+        let (bucket, log) = &mut *guard;
+        if let Some(unlogged) = log.refuse(Instant::now(), n) {
             self.error(&format!(
-                "dump refused by the rate limit (HOTPROF_RATE_BURST={}, HOTPROF_RATE_REFILL={:?}); next in {:.1}s; {} refused in all{more}",
+                "dump refused {why} (HOTPROF_RATE_BURST={}, HOTPROF_RATE_REFILL={:?}; next in {:.1}s); \
+                 {unlogged} more refused since the last notice, {} in all",
                 self.config.rate_burst,
                 self.config.rate_refill,
-                retry_after.as_secs_f64(),
+                bucket.wait_time().as_secs_f64(),
                 log.total()
             ));
         }
-        Err(DumpError::RateLimited { retry_after })
     }
 
     fn header(&self, trigger: Trigger, unwinder: &str) -> Vec<(&'static str, String)> {
@@ -232,7 +216,12 @@ impl Runtime {
     }
 
     /// The SIGUSR1 path, on the hotprof thread.
-    pub(crate) fn on_dump_signal(&self, name: &'static str) {
+    /// `delivered` counts the signals this wake-up stands for: the ones that
+    /// arrived while the previous dump ran are merged into this one.
+    pub(crate) fn on_dump_signal(&self, name: &'static str, delivered: u64) {
+        if delivered > 1 && switch::is_enabled() {
+            self.refused(delivered - 1, &format!("({name} arrived while a dump was running)"));
+        }
         match self.dump_to_file(Trigger::Signal(name)) {
             Ok((path, dump)) => self.notice(&format!(
                 "thread dump written to {} ({} threads in {:.1} ms)",
@@ -241,7 +230,7 @@ impl Runtime {
                 dump.capture_time().as_secs_f64() * 1e3
             )),
             Err(DumpError::Disabled) => {
-                if let Some(unlogged) = lock(&self.off_log).refuse(Instant::now()) {
+                if let Some(unlogged) = lock(&self.off_log).refuse(Instant::now(), delivered) {
                     let more = if unlogged > 0 {
                         format!(" ({unlogged} more ignored since the last notice)")
                     } else {

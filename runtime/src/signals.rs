@@ -2,12 +2,17 @@
 //! this thread, which does the work; the signal handler itself does nothing else.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use signal_hook::consts::SIGUSR1;
 use signal_hook::iterator::{Handle, Signals};
 
 use crate::runtime::Runtime;
+use crate::sys;
+
+/// Every SIGUSR1 delivered, including those merged while a dump was running.
+static USR1_DELIVERED: AtomicU64 = AtomicU64::new(0);
 
 /// The running signal thread; `stop` ends it.
 #[derive(Debug)]
@@ -20,17 +25,18 @@ impl SignalThread {
     /// Registers the handlers (from here on SIGUSR1 can no longer kill the
     /// process) and starts the thread that serves them.
     pub(crate) fn start(rt: &'static Runtime) -> io::Result<SignalThread> {
+        sys::count_deliveries(SIGUSR1, &USR1_DELIVERED)?;
         let mut signals = Signals::new([SIGUSR1])?;
         let handle = signals.handle();
-        let thread = std::thread::Builder::new()
-            .name("hotprof-signals".into())
-            .spawn(move || {
-                for sig in signals.forever() {
-                    if sig == SIGUSR1 {
-                        rt.on_dump_signal("SIGUSR1");
-                    }
+        let thread = std::thread::Builder::new().name("hotprof-signals".into()).spawn(move || {
+            for sig in signals.forever() {
+                if sig == SIGUSR1 {
+                    // One iteration stands for every delivery since the last one.
+                    let delivered = USR1_DELIVERED.swap(0, Ordering::Relaxed).max(1);
+                    rt.on_dump_signal("SIGUSR1", delivered);
                 }
-            })?;
+            }
+        })?;
         Ok(SignalThread { handle, thread })
     }
 

@@ -130,20 +130,9 @@ pub(crate) fn queue_signal_to_thread(tid: i32, sig: c_int, value: u64) -> io::Re
     };
     // SAFETY: `info` is a valid, initialised 128-byte siginfo for the kernel to copy;
     // the kernel only accepts SI_QUEUE-style codes from user space, which we send.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_tgsigqueueinfo,
-            pid,
-            tid,
-            sig,
-            &info as *const QueuedSigInfo,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let rc =
+        unsafe { libc::syscall(libc::SYS_rt_tgsigqueueinfo, pid, tid, sig, &info as *const QueuedSigInfo) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 /// The calling thread's kernel thread id. Async-signal-safe.
@@ -154,15 +143,10 @@ pub(crate) fn gettid() -> i32 {
 
 /// CLOCK_MONOTONIC in nanoseconds. Async-signal-safe (vDSO clock_gettime).
 pub(crate) fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes into the timespec we own; POSIX lists it as async-signal-safe.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
 const FUTEX_WAIT_PRIVATE: c_int = 128;
@@ -184,15 +168,7 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
     // SAFETY: valid aligned u32 address and a timespec that lives across the call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            FUTEX_WAIT_PRIVATE,
-            expected,
-            &ts,
-        )
-    };
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), FUTEX_WAIT_PRIVATE, expected, &ts) };
 }
 
 /// Walks the DWARF call frame information of the current thread, calling `f`
@@ -211,14 +187,8 @@ pub(crate) fn dwarf_unwind(mut f: impl FnMut(usize) -> bool) {
 /// `None`. Async-signal-safe (one `process_vm_readv` syscall on ourselves).
 pub(crate) fn read_word(addr: usize) -> Option<usize> {
     let mut out: usize = 0;
-    let local = libc::iovec {
-        iov_base: (&mut out as *mut usize).cast(),
-        iov_len: 8,
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut c_void,
-        iov_len: 8,
-    };
+    let local = libc::iovec { iov_base: (&mut out as *mut usize).cast(), iov_len: 8 };
+    let remote = libc::iovec { iov_base: addr as *mut c_void, iov_len: 8 };
     // SAFETY: the kernel validates the remote range and fails with EFAULT instead
     // of faulting; the local iovec points at our own stack variable.
     let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
@@ -247,13 +217,8 @@ pub(crate) fn toolchain() -> Toolchain {
         (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
     };
     // SAFETY: dlsym on RTLD_DEFAULT with a NUL-terminated name only looks the symbol up.
-    let dl_find_object =
-        unsafe { !libc::dlsym(libc::RTLD_DEFAULT, c"_dl_find_object".as_ptr()).is_null() };
-    Toolchain {
-        glibc,
-        dl_find_object,
-        libgcc_12: libgcc_is_12_or_newer(),
-    }
+    let dl_find_object = unsafe { !libc::dlsym(libc::RTLD_DEFAULT, c"_dl_find_object".as_ptr()).is_null() };
+    Toolchain { glibc, dl_find_object, libgcc_12: libgcc_is_12_or_newer() }
 }
 
 /// libgcc_s from GCC 12 on finds unwind tables through `_dl_find_object`. Its
@@ -263,10 +228,7 @@ fn libgcc_is_12_or_newer() -> bool {
     // SAFETY: RTLD_NOLOAD only returns a handle if libgcc_s is already mapped;
     // dlvsym only looks a symbol up; dlclose balances the dlopen reference.
     unsafe {
-        let h = libc::dlopen(
-            c"libgcc_s.so.1".as_ptr(),
-            libc::RTLD_NOLOAD | libc::RTLD_LAZY,
-        );
+        let h = libc::dlopen(c"libgcc_s.so.1".as_ptr(), libc::RTLD_NOLOAD | libc::RTLD_LAZY);
         if h.is_null() {
             return false;
         }
@@ -279,4 +241,17 @@ fn libgcc_is_12_or_newer() -> bool {
 #[cfg(not(target_arch = "x86_64"))]
 fn libgcc_is_12_or_newer() -> bool {
     false
+}
+
+/// Counts every delivery of `sig` in `counter` (the kernel merges a pending
+/// signal with the next, and so does signal-hook's iterator; the count does not).
+pub(crate) fn count_deliveries(sig: c_int, counter: &'static std::sync::atomic::AtomicU64) -> io::Result<()> {
+    // SAFETY: the action is one relaxed atomic increment: async-signal-safe,
+    // no allocation, no lock, cannot panic.
+    unsafe {
+        signal_hook::low_level::register(sig, move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+    .map(drop)
 }

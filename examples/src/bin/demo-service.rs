@@ -1,14 +1,15 @@
 //! A small service under hotprof, used by the README demo and the tests.
 //!
 //! Threads: `sleeper`, `spinner`, `waiter`, `pinger` (a TCP ping server), two
-//! tokio workers, and optionally `--extra N` sleepers and `--malloc N` threads
-//! churning the allocator. `--exit-after SECS` ends it (default: run forever).
+//! tokio workers, and optionally `--extra N` sleepers, `--malloc N` threads
+//! churning the allocator and `--loader N` threads churning the dynamic loader.
+//! `--exit-after SECS` ends it (default: run forever).
 
 use std::net::TcpListener;
 use std::time::Duration;
 
 use hotprof_examples::{
-    arg, malloc_churn, serve_ping, sleepy_worker, spawn_named, spinning_worker, waiting_worker,
+    arg, loader_churn, malloc_churn, serve_ping, sleepy_worker, spawn_named, spinning_worker, waiting_worker,
 };
 
 #[hotprof::main]
@@ -16,6 +17,7 @@ use hotprof_examples::{
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let extra: usize = arg("--extra", 0);
     let malloc: usize = arg("--malloc", 0);
+    let loader: usize = arg("--loader", 0);
     let exit_after: u64 = arg("--exit-after", 0);
 
     spawn_named("sleeper", sleepy_worker);
@@ -30,10 +32,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..malloc {
         spawn_named(&format!("malloc-{i}"), malloc_churn);
     }
-    println!(
-        "demo-service: ready pid={} ping=127.0.0.1:{port}",
-        std::process::id()
-    );
+    for i in 0..loader {
+        spawn_named(&format!("loader-{i}"), loader_churn);
+    }
+    println!("demo-service: ready pid={} ping=127.0.0.1:{port}", std::process::id());
 
     let ticker = tokio::spawn(async {
         loop {

@@ -26,8 +26,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            let now = CURRENT.fetch_add(layout.size() as isize, Ordering::Relaxed)
-                + layout.size() as isize;
+            let now = CURRENT.fetch_add(layout.size() as isize, Ordering::Relaxed) + layout.size() as isize;
             PEAK.fetch_max(now, Ordering::Relaxed);
         }
         p
@@ -64,10 +63,7 @@ fn main() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let rss_before = rss_kib("VmRSS:");
-    println!(
-        "threads: {} ({malloc} in malloc), rounds: {rounds}",
-        threads + 1
-    );
+    println!("threads: {} ({malloc} in malloc), rounds: {rounds}", threads + 1);
     println!(
         "| round | threads | captured | capture ms | max pause us | end-to-end ms | heap peak MiB | heap kept KiB |"
     );
@@ -89,10 +85,7 @@ fn main() {
             .threads()
             .iter()
             .filter(|t| {
-                matches!(
-                    t.status,
-                    hotprof::ThreadStatus::Captured { .. } | hotprof::ThreadStatus::Dumping
-                )
+                matches!(t.status, hotprof::ThreadStatus::Captured { .. } | hotprof::ThreadStatus::Dumping)
             })
             .count();
         let n = dump.threads().len();

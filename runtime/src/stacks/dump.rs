@@ -65,9 +65,7 @@ pub struct ThreadInfo {
 impl ThreadInfo {
     /// Every function name on the stack, inlined ones included, innermost first.
     pub fn functions(&self) -> impl Iterator<Item = &str> {
-        self.frames
-            .iter()
-            .flat_map(|f| f.source.iter().map(|s| s.function.as_str()))
+        self.frames.iter().flat_map(|f| f.source.iter().map(|s| s.function.as_str()))
     }
 }
 
@@ -80,11 +78,7 @@ pub struct ThreadDump {
 }
 
 impl ThreadDump {
-    pub(crate) fn build(
-        raw: RawCapture,
-        header: Vec<(&'static str, String)>,
-        sym: &mut Symbolizer,
-    ) -> Self {
+    pub(crate) fn build(raw: RawCapture, header: Vec<(&'static str, String)>, sym: &mut Symbolizer) -> Self {
         let threads = raw
             .threads
             .into_iter()
@@ -94,26 +88,13 @@ impl ThreadDump {
                     .frames
                     .iter()
                     .enumerate()
-                    .map(|(i, &pc)| StackFrame {
-                        pc,
-                        source: sym.resolve(pc, exact_first && i == 0),
-                    })
+                    .map(|(i, &pc)| StackFrame { pc, source: sym.resolve(pc, exact_first && i == 0) })
                     .collect();
-                ThreadInfo {
-                    tid: t.tid,
-                    name: t.name,
-                    state: t.state,
-                    status: t.status,
-                    frames,
-                }
+                ThreadInfo { tid: t.tid, name: t.name, state: t.state, status: t.status, frames }
             })
             .collect();
         sym.release();
-        ThreadDump {
-            header,
-            threads,
-            elapsed: raw.elapsed,
-        }
+        ThreadDump { header, threads, elapsed: raw.elapsed }
     }
 
     /// The threads, in ascending thread id order.
@@ -195,10 +176,7 @@ fn write_thread(f: &mut fmt::Formatter<'_>, t: &ThreadInfo) -> fmt::Result {
             }
         }
     }
-    if let ThreadStatus::Captured {
-        truncated: true, ..
-    } = t.status
-    {
+    if let ThreadStatus::Captured { truncated: true, .. } = t.status {
         writeln!(f, "...additional frames elided...")?;
     }
     Ok(())

@@ -41,10 +41,7 @@ pub(crate) fn setup(choice: UnwinderChoice) -> &'static Result<CaptureSetup, Str
         }
         sys::install_capture_handler(signal)
             .map_err(|e| format!("cannot install the capture handler for signal {signal}: {e}"))?;
-        Ok(CaptureSetup {
-            signal,
-            unwinder: why,
-        })
+        Ok(CaptureSetup { signal, unwinder: why })
     })
 }
 
@@ -58,30 +55,21 @@ fn choose_unwinder(choice: UnwinderChoice) -> (Unwinder, String) {
     let glibc = tc.glibc.clone().unwrap_or_else(|| "unknown".to_string());
     let facts = format!(
         "glibc {glibc}, _dl_find_object {}, libgcc_s GCC 12+ {}",
-        if tc.dl_find_object {
-            "present"
-        } else {
-            "absent"
-        },
+        if tc.dl_find_object { "present" } else { "absent" },
         if tc.libgcc_12 { "yes" } else { "no" }
     );
     match choice {
-        UnwinderChoice::Auto if tc.dwarf_unwind_is_signal_safe() => (
-            Unwinder::Dwarf,
-            format!("dwarf (signal-safe here: {facts})"),
-        ),
+        UnwinderChoice::Auto if tc.dwarf_unwind_is_signal_safe() => {
+            (Unwinder::Dwarf, format!("dwarf (signal-safe here: {facts})"))
+        }
         UnwinderChoice::Auto => (
             Unwinder::FramePointers,
             format!("frame-pointers (DWARF unwinding is not signal-safe here: {facts})"),
         ),
-        UnwinderChoice::Dwarf => (
-            Unwinder::Dwarf,
-            format!("dwarf (forced by HOTPROF_UNWINDER; {facts})"),
-        ),
-        UnwinderChoice::FramePointers => (
-            Unwinder::FramePointers,
-            format!("frame-pointers (forced by HOTPROF_UNWINDER; {facts})"),
-        ),
+        UnwinderChoice::Dwarf => (Unwinder::Dwarf, format!("dwarf (forced by HOTPROF_UNWINDER; {facts})")),
+        UnwinderChoice::FramePointers => {
+            (Unwinder::FramePointers, format!("frame-pointers (forced by HOTPROF_UNWINDER; {facts})"))
+        }
     }
 }
 
@@ -139,15 +127,10 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration) -> RawCapture {
                 next_slot += 1;
             }
             if next_slot >= capacity {
-                t.status = ThreadStatus::NotSignalled {
-                    reason: format!("over {} threads", slots::MAX_SLOTS),
-                };
+                t.status =
+                    ThreadStatus::NotSignalled { reason: format!("over {} threads", slots::MAX_SLOTS) };
             } else {
-                match sys::queue_signal_to_thread(
-                    tid,
-                    setup.signal,
-                    slots::payload(next_slot, generation),
-                ) {
+                match sys::queue_signal_to_thread(tid, setup.signal, slots::payload(next_slot, generation)) {
                     Ok(()) => {
                         pending.push((threads.len(), next_slot));
                         t.status = ThreadStatus::NotAnswering { wchan: None };
@@ -159,9 +142,7 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration) -> RawCapture {
                     }
                     Err(e) => {
                         slots::disarm(next_slot, generation);
-                        t.status = ThreadStatus::NotSignalled {
-                            reason: describe_send_error(&e),
-                        };
+                        t.status = ThreadStatus::NotSignalled { reason: describe_send_error(&e) };
                     }
                 }
             }
@@ -172,10 +153,7 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration) -> RawCapture {
     for &(ti, slot) in &pending {
         collect(&mut threads[ti], slot, generation);
     }
-    RawCapture {
-        threads,
-        elapsed: start.elapsed(),
-    }
+    RawCapture { threads, elapsed: start.elapsed() }
 }
 
 fn describe_send_error(e: &io::Error) -> String {
@@ -190,21 +168,12 @@ fn wait_for_answers(pending: &[(usize, usize)], generation: u32, deadline: Insta
     let mut open: Vec<usize> = pending.iter().map(|p| p.1).collect();
     loop {
         let seen = slots::ANSWERS.load(std::sync::atomic::Ordering::Acquire);
-        open.retain(|&s| {
-            matches!(
-                slots::progress(s, generation),
-                Progress::Waiting | Progress::Writing
-            )
-        });
+        open.retain(|&s| matches!(slots::progress(s, generation), Progress::Waiting | Progress::Writing));
         let now = Instant::now();
         if open.is_empty() || now >= deadline {
             return;
         }
-        sys::futex_wait(
-            &slots::ANSWERS,
-            seen,
-            (deadline - now).min(Duration::from_millis(10)),
-        );
+        sys::futex_wait(&slots::ANSWERS, seen, (deadline - now).min(Duration::from_millis(10)));
     }
 }
 
@@ -233,7 +202,5 @@ fn mark_not_answering(t: &mut RawThread) {
     if let Some(st) = procfs::status(t.tid) {
         t.state = st.state;
     }
-    t.status = ThreadStatus::NotAnswering {
-        wchan: procfs::wchan(t.tid),
-    };
+    t.status = ThreadStatus::NotAnswering { wchan: procfs::wchan(t.tid) };
 }

@@ -21,11 +21,7 @@ impl TaskStatus {
 /// Thread ids of this process, in ascending order.
 pub(crate) fn list_tasks() -> Vec<i32> {
     let mut tids: Vec<i32> = fs::read_dir("/proc/self/task")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
+        .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
         .unwrap_or_default();
     tids.sort_unstable();
     tids
@@ -48,10 +44,8 @@ fn parse_status(text: &str) -> TaskStatus {
             "Name" => st.name = value.to_string(),
             // "S (sleeping)" -> "sleeping"
             "State" => {
-                st.state = value
-                    .split_once('(')
-                    .map_or(value, |(_, rest)| rest.trim_end_matches(')'))
-                    .to_string()
+                st.state =
+                    value.split_once('(').map_or(value, |(_, rest)| rest.trim_end_matches(')')).to_string()
             }
             "SigBlk" => st.sig_blk = u64::from_str_radix(value, 16).unwrap_or(0),
             _ => {}

@@ -10,9 +10,7 @@
 //! touches here is atomics: no allocation, no lock, no panic.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::sys::{self, Interrupted};
 
@@ -120,14 +118,7 @@ pub(crate) fn arm(index: usize, generation: u32) -> bool {
     if phase(cur) == WRITING {
         return false;
     }
-    s.state
-        .compare_exchange(
-            cur,
-            word(generation, ARMED),
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        )
-        .is_ok()
+    s.state.compare_exchange(cur, word(generation, ARMED), Ordering::AcqRel, Ordering::Relaxed).is_ok()
 }
 
 /// Returns a slot to idle after its signal could not be sent.
@@ -198,19 +189,13 @@ pub(crate) fn take(index: usize, generation: u32) -> Option<Recorded> {
         return None;
     }
     let depth = s.depth.load(Ordering::Relaxed).min(MAX_FRAMES);
-    let raw: Vec<usize> = s.frames[..depth]
-        .iter()
-        .map(|f| f.load(Ordering::Relaxed))
-        .collect();
+    let raw: Vec<usize> = s.frames[..depth].iter().map(|f| f.load(Ordering::Relaxed)).collect();
     let pc = s.pc.load(Ordering::Relaxed);
     let rec = Recorded {
         tid: s.tid.load(Ordering::Relaxed),
         frames: strip_handler_frames(raw, pc),
         truncated: s.truncated.load(Ordering::Relaxed),
-        pause_ns: s
-            .exit_ns
-            .load(Ordering::Relaxed)
-            .saturating_sub(s.enter_ns.load(Ordering::Relaxed)),
+        pause_ns: s.exit_ns.load(Ordering::Relaxed).saturating_sub(s.enter_ns.load(Ordering::Relaxed)),
     };
     s.state.store(word(generation, IDLE), Ordering::Release);
     Some(rec)
@@ -254,11 +239,8 @@ pub(crate) fn on_signal(i: Interrupted) {
     s.enter_ns.store(sys::monotonic_ns(), Ordering::Relaxed);
     s.tid.store(sys::gettid(), Ordering::Relaxed);
     s.pc.store(i.pc, Ordering::Relaxed);
-    let (depth, truncated) = if UNWINDER.load(Ordering::Relaxed) == 1 {
-        record_dwarf(s)
-    } else {
-        record_frame_pointers(s, &i)
-    };
+    let (depth, truncated) =
+        if UNWINDER.load(Ordering::Relaxed) == 1 { record_dwarf(s) } else { record_frame_pointers(s, &i) };
     s.depth.store(depth, Ordering::Relaxed);
     s.truncated.store(truncated, Ordering::Relaxed);
     s.exit_ns.store(sys::monotonic_ns(), Ordering::Relaxed);
@@ -304,8 +286,7 @@ fn record_frame_pointers(s: &Slot, i: &Interrupted) -> (usize, bool) {
         if !sane {
             return (n, false);
         }
-        let (Some(next), Some(ret)) = (sys::read_word(fp), sys::read_word(fp.wrapping_add(8)))
-        else {
+        let (Some(next), Some(ret)) = (sys::read_word(fp), sys::read_word(fp.wrapping_add(8))) else {
             return (n, false);
         };
         if ret == 0 {

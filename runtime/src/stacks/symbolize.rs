@@ -36,19 +36,13 @@ impl Symbolizer {
         let mut frames = Vec::new();
         backtrace::resolve(lookup as *mut std::ffi::c_void, |sym| {
             frames.push(SourceFrame {
-                function: sym
-                    .name()
-                    .map_or_else(|| "??".to_string(), |n| format!("{n:#}")),
+                function: sym.name().map_or_else(|| "??".to_string(), |n| format!("{n:#}")),
                 file: sym.filename().map(|f| f.display().to_string()),
                 line: sym.lineno(),
             });
         });
         if frames.is_empty() {
-            frames.push(SourceFrame {
-                function: "??".to_string(),
-                file: None,
-                line: None,
-            });
+            frames.push(SourceFrame { function: "??".to_string(), file: None, line: None });
         }
         let frames: Arc<[SourceFrame]> = frames.into();
         if self.cache.len() >= CACHE_CAP {

@@ -1,0 +1,232 @@
+//! SIGUSR1 thread dumps of a real process: content, switch, config errors,
+//! signal storms, crash safety, many threads, and agreement with gdb.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Tests that load the machine run one at a time, so their own load is what they measure.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[test]
+fn sigusr1_dumps_every_named_thread_with_its_function() {
+    let dir = fresh_dir("named");
+    let mut svc = Service::start(&dir, &[], &[]);
+    assert!(svc.stderr().contains("hotprof: ready"), "{}", svc.stderr());
+    svc.kill("USR1");
+    let files = svc.wait_dumps(1, WAIT);
+    assert_eq!(files.len(), 1, "stderr: {}", svc.stderr());
+    let name = files[0].file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("demo-service-") && name.ends_with(&format!("-{}-threads.txt", svc.pid)),
+        "{name}"
+    );
+
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.starts_with("hotprof thread dump\n"));
+    assert!(text.trim_end().ends_with(END_MARKER));
+    let (header, threads) = parse_dump(&text);
+    assert_eq!(header_value(&header, "app"), format!("demo-service {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(header_value(&header, "pid"), svc.pid.to_string());
+    assert_eq!(header_value(&header, "trigger"), "signal SIGUSR1");
+    assert!(header_value(&header, "binary").ends_with("/demo-service"));
+    assert!(header_value(&header, "unwinder").starts_with("dwarf"), "{header:?}");
+    for key in ["host", "time", "threads", "capture"] {
+        header_value(&header, key);
+    }
+
+    let expect = [
+        ("sleeper", "sleepy_worker"),
+        ("spinner", "spinning_worker"),
+        ("waiter", "waiting_worker"),
+        ("pinger", "serve_ping"),
+        ("demo-service", "demo_service::main"),
+        ("hotprof-signals", "hotprof::"),
+    ];
+    for (thread, function) in expect {
+        let t = threads
+            .iter()
+            .find(|t| t.name == thread)
+            .unwrap_or_else(|| panic!("no thread {thread} in\n{text}"));
+        assert!(t.has_function(function), "thread {thread} lacks {function}:\n{}", t.lines.join("\n"));
+        assert!(!t.status.contains("not answering"), "{thread}: {}", t.status);
+    }
+    let main = threads.iter().find(|t| t.name == "demo-service").unwrap();
+    assert_eq!(main.tid, svc.pid, "the main thread's tid is the pid");
+    assert_eq!(threads.iter().filter(|t| t.name == "tokio-rt-worker").count(), 2);
+    // Frames carry file:line where debug info exists.
+    let sleeper = threads.iter().find(|t| t.name == "sleeper").unwrap();
+    assert!(
+        sleeper.lines.iter().any(|l| l.starts_with('\t') && l.contains("examples/src/lib.rs:")),
+        "{sleeper:?}"
+    );
+
+    assert!(svc.alive(), "the service survives the dump");
+    assert!(svc.ping());
+    assert!(svc.wait_stderr("thread dump written to", WAIT));
+}
+
+#[test]
+fn dump_lists_the_same_threads_as_gdb() {
+    let dir = fresh_dir("gdb");
+    let svc = Service::start(&dir, &["--extra", "20"], &[]);
+    svc.kill("USR1");
+    let files = svc.wait_dumps(1, WAIT);
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let ours: BTreeSet<i32> = parse_dump(&text).1.iter().map(|t| t.tid).collect();
+
+    let out = Command::new("gdb")
+        .args(["-p", &svc.pid.to_string(), "-batch", "-nx", "-ex", "info threads"])
+        .output()
+        .expect("gdb must be installed (the test script installs it)");
+    let gdb_text = String::from_utf8_lossy(&out.stdout);
+    let theirs: BTreeSet<i32> =
+        gdb_text.split("(LWP ").skip(1).filter_map(|s| s.split(')').next()?.trim().parse().ok()).collect();
+    assert!(
+        theirs.len() >= 27,
+        "gdb saw too few threads:\n{gdb_text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ours, theirs, "our dump vs gdb");
+}
+
+#[test]
+fn off_switch_makes_sigusr1_harmless() {
+    let dir = fresh_dir("off");
+    let mut svc = Service::start(&dir, &[], &[("HOTPROF", "off")]);
+    assert!(svc.stderr().contains("capture off"), "{}", svc.stderr());
+    for _ in 0..3 {
+        svc.kill("USR1");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(svc.wait_stderr("SIGUSR1 ignored: capture is off", WAIT), "{}", svc.stderr());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(svc.alive());
+    assert!(svc.ping());
+    assert!(dumps(&dir).is_empty());
+    assert!(temps(&dir).is_empty());
+}
+
+#[test]
+fn invalid_env_value_is_one_clear_line_and_the_default_holds() {
+    let dir = fresh_dir("invalid");
+    let svc = Service::start(&dir, &[], &[("HOTPROF", "maybe"), ("HOTPROF_RATE_BURST", "lots")]);
+    let err = svc.stderr();
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("ignoring HOTPROF=")).collect();
+    assert_eq!(
+        lines,
+        [
+            "hotprof: ignoring HOTPROF=\"maybe\": expected one of on, off, true, false, 1, 0, yes, no; using on"
+        ]
+    );
+    assert!(
+        err.contains(
+            "hotprof: ignoring HOTPROF_RATE_BURST=\"lots\": expected a whole number above 0; using 5"
+        )
+    );
+    svc.kill("USR1");
+    assert_eq!(svc.wait_dumps(1, WAIT).len(), 1, "default (on) still dumps");
+}
+
+#[test]
+fn storm_of_1000_sigusr1_is_rate_limited_and_harmless() {
+    let _serial = heavy();
+    let dir = fresh_dir("storm");
+    let mut svc = Service::start(&dir, &[], &[("HOTPROF_RATE_BURST", "3"), ("HOTPROF_RATE_REFILL", "1m")]);
+    let start = Instant::now();
+    for i in 0..1000 {
+        // SAFETY: kill(2) on a child pid we own; no memory is involved.
+        let rc = unsafe { libc::kill(svc.pid, libc::SIGUSR1) };
+        assert_eq!(rc, 0);
+        if i % 50 == 0 {
+            // The kernel merges a pending SIGUSR1 with the next; pausing now and
+            // then lets the service see many separate triggers, not one.
+            std::thread::sleep(Duration::from_millis(5));
+            assert!(svc.ping(), "service unresponsive during the storm");
+        }
+    }
+    assert!(svc.wait_stderr("dump refused", WAIT), "{}", svc.stderr());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(svc.alive());
+    assert!(svc.ping());
+    let allowed = 3 + (start.elapsed().as_secs() / 60) as usize;
+    let n = dumps(&dir).len();
+    assert!((1..=allowed).contains(&n), "{n} dumps, limiter allows {allowed}");
+    let notices = svc.stderr().lines().filter(|l| l.contains("dump refused")).count();
+    assert!(
+        (1..=2).contains(&notices),
+        "refusals are logged once per window, got {notices}:\n{}",
+        svc.stderr()
+    );
+}
+
+#[test]
+fn sigkill_during_dumps_never_leaves_a_partial_final_file() {
+    let _serial = heavy();
+    let dir = fresh_dir("sigkill");
+    let env = [("HOTPROF_RATE_BURST", "1000")];
+    let mut killed_mid_write = 0;
+    for _ in 0..12 {
+        let mut svc = Service::start(&dir, &["--extra", "300"], &env);
+        svc.kill("USR1");
+        // Kill the moment a temp file shows up: the dump is being written.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = false;
+        while !seen && Instant::now() < deadline {
+            seen = !temps(&dir).is_empty();
+        }
+        svc.sigkill();
+        let prefix = format!(".hotprof-tmp-{}-", svc.pid);
+        if seen && temps(&dir).iter().any(|t| t.file_name().unwrap().to_str().unwrap().starts_with(&prefix)) {
+            killed_mid_write += 1;
+        }
+    }
+    for f in dumps(&dir) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.trim_end().ends_with(END_MARKER), "partial file with a final name: {}", f.display());
+    }
+    assert!(killed_mid_write > 0, "no kill landed mid-write; the test did not exercise anything");
+
+    // Each start removed the temps of the process killed before it; the last one's remain.
+    let left = temps(&dir).len();
+    let svc = Service::start(&dir, &[], &[]);
+    assert!(temps(&dir).is_empty(), "temps survive a restart: {:?}", temps(&dir));
+    if left > 0 {
+        assert!(svc.stderr().contains(&format!("removed {left} temp file(s)")), "{}", svc.stderr());
+    }
+}
+
+#[test]
+fn dump_of_1000_threads_under_malloc_and_loader_load() {
+    let _serial = heavy();
+    let dir = fresh_dir("many");
+    let mut svc = Service::start(&dir, &["--extra", "1000", "--malloc", "4", "--loader", "2"], &[]);
+    for round in 1..=3 {
+        svc.kill("USR1");
+        let files = svc.wait_dumps(round, WAIT);
+        assert_eq!(files.len(), round, "dump {round} did not complete: {}", svc.stderr());
+        let text = std::fs::read_to_string(files.last().unwrap()).unwrap();
+        let (header, threads) = parse_dump(&text);
+        assert!(threads.len() >= 1013, "{}", threads.len());
+        let summary = header_value(&header, "threads");
+        assert!(summary.contains(" 0 not answering"), "{summary}");
+        for t in threads.iter().filter(|t| t.name.starts_with("malloc-")) {
+            assert!(t.has_function("malloc_churn"), "{t:?}");
+        }
+        for t in threads.iter().filter(|t| t.name.starts_with("loader-")) {
+            assert!(t.has_function("loader_churn"), "{t:?}");
+        }
+    }
+    assert!(svc.alive());
+    assert!(svc.ping());
+}

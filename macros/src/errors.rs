@@ -1,0 +1,36 @@
+//! Collects every error of one expansion, so the user sees them all at once.
+
+/// Errors found so far; combined into one `syn::Error` at the end.
+#[derive(Default)]
+pub(crate) struct Errors {
+    first: Option<syn::Error>,
+}
+
+impl Errors {
+    /// Adds `error` after the ones already found.
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.first {
+            Some(first) => first.combine(error),
+            None => self.first = Some(error),
+        }
+    }
+
+    /// Adds the error of `result`, if any, and returns its value.
+    pub(crate) fn take<T>(&mut self, result: syn::Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.push(error);
+                None
+            }
+        }
+    }
+
+    /// `Err` with all errors combined, or `Ok` when there were none.
+    pub(crate) fn finish(self) -> syn::Result<()> {
+        match self.first {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Code generation for `#[hotprof::main]`.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{ToTokens as _, quote};
+use syn::{LitBool, LitStr};
+
+use crate::args::MainArgs;
+use crate::item::{MainFn, Plan};
+
+/// Expands `#[hotprof::main(args)] item`. On error: the errors, plus the
+/// user's item untouched so that IDEs keep working.
+pub(crate) fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    match try_main(&args, item.clone()) {
+        Ok(expanded) => expanded,
+        Err(error) => {
+            let mut tokens = item;
+            tokens.extend(error.into_compile_error());
+            tokens
+        }
+    }
+}
+
+fn try_main(args: &TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let parsed = syn::parse2::<MainArgs>(args.clone());
+    let main_fn = MainFn::parse(item).and_then(|main_fn| {
+        let plan = main_fn.check()?;
+        Ok((main_fn, plan))
+    });
+    let (parsed, (mut main_fn, plan)) = match (parsed, main_fn) {
+        (Ok(parsed), Ok(main_fn)) => (parsed, main_fn),
+        (Err(mut error), Err(more)) => {
+            error.combine(more);
+            return Err(error);
+        }
+        (Err(error), Ok(_)) | (Ok(_), Err(error)) => return Err(error),
+    };
+    match plan {
+        Plan::InsertGuard => main_fn.insert_first(guard(&parsed))?,
+        // The runtime attribute expands next and keeps this one on the sync
+        // `fn main` it generates; the arguments pass on as the user wrote them.
+        Plan::BelowRuntime(index) => {
+            main_fn.insert_attr_after(index, quote!(#[::hotprof::main(#args)]))?;
+        }
+    }
+    Ok(main_fn.into_token_stream())
+}
+
+/// `let __hotprof_guard = ...install();`: installs hotprof, and shuts it down
+/// when `main` returns or unwinds.
+fn guard(args: &MainArgs) -> TokenStream {
+    let guard = Ident::new("__hotprof_guard", Span::mixed_site());
+    let dir = args.dir.as_ref().map(|(dir, span)| {
+        let dir = LitStr::new(dir, *span);
+        quote!(.dir(#dir))
+    });
+    let enabled = args.enabled.map(|(enabled, span)| {
+        let enabled = LitBool::new(enabled, span);
+        quote!(.enabled(#enabled))
+    });
+    quote! {
+        let #guard = ::hotprof::__private::MainArgs::new(
+            ::core::env!("CARGO_PKG_NAME"),
+            ::core::env!("CARGO_PKG_VERSION"),
+            ::core::option_env!("CARGO_BIN_NAME"),
+        )
+        #dir
+        #enabled
+        .install();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What the expansion looks like, as text; ui-tests check it compiles.
+
+    use super::*;
+
+    /// `Err` unless `found` has each of `parts`, in order.
+    fn in_order(found: &TokenStream, parts: &[&str]) -> Result<(), String> {
+        let text = found.to_string();
+        let mut rest = text.as_str();
+        for part in parts {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return Err(format!("{part:?} missing or out of order in {text}")),
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn sync_main_gets_the_guard_first() -> Result<(), String> {
+        let found = main(
+            quote!(dir = "/var/tmp/hp", enabled = false),
+            quote! {
+                /// Docs.
+                fn main() -> Result<(), E> {
+                    #![allow(unused)]
+                    user_code();
+                    Ok(())
+                }
+            },
+        );
+        in_order(
+            &found,
+            &[
+                "Docs.",
+                "fn main () -> Result < () , E > {",
+                "# ! [allow (unused)]",
+                "let __hotprof_guard = :: hotprof :: __private :: MainArgs :: new (",
+                ":: core :: env ! (\"CARGO_PKG_NAME\")",
+                ":: core :: option_env ! (\"CARGO_BIN_NAME\")",
+                ". dir (\"/var/tmp/hp\") . enabled (false) . install () ;",
+                "user_code () ;",
+                "Ok (()) }",
+            ],
+        )
+    }
+
+    #[test]
+    fn async_main_goes_below_its_runtime() -> Result<(), String> {
+        let found = main(
+            quote!(enabled = true),
+            quote! {
+                #[doc = "Docs."]
+                #[tokio::main(flavor = "current_thread")]
+                #[allow(dead_code)]
+                async fn main() {}
+            },
+        );
+        in_order(
+            &found,
+            &[
+                "# [doc = \"Docs.\"]",
+                "# [tokio :: main (flavor = \"current_thread\")]",
+                "# [:: hotprof :: main (enabled = true)]",
+                "# [allow (dead_code)]",
+                "async fn main () { }",
+            ],
+        )?;
+        match found.to_string().contains("__hotprof_guard") {
+            false => Ok(()),
+            true => Err(format!("guard inserted before the runtime expanded: {found}")),
+        }
+    }
+
+    #[test]
+    fn unparsable_body_still_gets_the_guard() -> Result<(), String> {
+        // rustc reports the syntax error; hotprof must not add a second one.
+        let found = main(quote!(), quote!(fn main() { #![allow(unused)] let port = ; }));
+        in_order(&found, &["# ! [allow (unused)]", "let __hotprof_guard", "let port = ; }"])?;
+        match found.to_string().contains("compile_error") {
+            false => Ok(()),
+            true => Err(format!("error added to rustc's own: {found}")),
+        }
+    }
+
+    #[test]
+    fn errors_come_with_the_item_untouched() -> Result<(), String> {
+        let item = quote!(
+            fn main() {
+                user_code();
+            }
+        );
+        let found = main(quote!(dir = 5), item.clone());
+        in_order(&found, &[&item.to_string(), "compile_error !"])?;
+        match found.to_string().contains("__hotprof_guard") {
+            false => Ok(()),
+            true => Err(format!("guard inserted despite the error: {found}")),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+#[hotprof::main]
+#[hotprof::main(enabled = false)]
+fn main() {}

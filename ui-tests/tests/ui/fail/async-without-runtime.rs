@@ -1,0 +1,2 @@
+#[hotprof::main]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[hotprof::main]
+const fn main() {}

@@ -1,0 +1,2 @@
+#[hotprof::main(dir = 5)]
+fn main() {}

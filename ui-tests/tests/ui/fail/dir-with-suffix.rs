@@ -1,0 +1,2 @@
+#[hotprof::main(dir = "/var/tmp/hotprof"_dir)]
+fn main() {}

@@ -1,0 +1,2 @@
+#[hotprof::main(dir = "/var/tmp/a", enabled = true, dir = "/var/tmp/b")]
+fn main() {}

@@ -1,0 +1,2 @@
+#[hotprof::main(dir = "")]
+fn main() {}

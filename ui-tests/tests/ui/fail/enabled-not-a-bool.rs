@@ -1,0 +1,2 @@
+#[hotprof::main(enabled = "yes")]
+fn main() {}

@@ -1,0 +1,2 @@
+#[hotprof::main("/var/tmp/hotprof")]
+fn main() {}

@@ -1,0 +1,2 @@
+#[hotprof::main]
+fn main<T: Default>() {}

@@ -1,0 +1,2 @@
+#[hotprof::main]
+fn main(argc: i32, argv: *const *const u8) {}

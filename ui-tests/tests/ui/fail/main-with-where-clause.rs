@@ -1,0 +1,6 @@
+#[hotprof::main]
+fn main()
+where
+    u8: Copy,
+{
+}

@@ -1,0 +1,6 @@
+#[hotprof::main]
+struct Service {
+    port: u16,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[hotprof::main]
+fn serve() {}
+
+fn main() {
+    serve();
+}

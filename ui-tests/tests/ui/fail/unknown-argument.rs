@@ -1,0 +1,2 @@
+#[hotprof::main(dri = "/var/tmp/hotprof", threshold = "200ms")]
+fn main() {}
