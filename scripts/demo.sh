@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The main job: start the demo service under hotprof, send it SIGUSR1, and
+# show where the thread dump went and how it begins. The service keeps running
+# until the end of the demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --quiet -p hotprof-examples --bin demo-service
+dir="$(mktemp -d "${TMPDIR:-/tmp}/hotprof-demo.XXXXXX")"
+log="$dir/service.log"
+HOTPROF_DIR="$dir/dumps" ./target/debug/demo-service --exit-after 30 >"$log" 2>&1 &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true' EXIT
+
+for _ in $(seq 100); do grep -q "demo-service: ready" "$log" && break; sleep 0.1; done
+grep "hotprof: ready" "$log"
+
+echo "+ kill -USR1 $pid"
+kill -USR1 "$pid"
+for _ in $(seq 100); do grep -q "thread dump written to" "$log" && break; sleep 0.1; done
+grep "thread dump written to" "$log"
+
+dump="$(ls "$dir"/dumps/*-threads.txt | head -n 1)"
+echo
+echo "== first lines of $dump =="
+head -n 11 "$dump"
+echo "..."
+grep -A 12 '"sleeper"' "$dump"
+echo "..."
+echo
+kill -0 "$pid" && echo "demo-service (pid $pid) is still running after the dump."
