@@ -49,10 +49,8 @@ pub fn waiting_worker() {
 /// Answers `pong` to every TCP connection: proof the service still responds.
 #[inline(never)]
 pub fn serve_ping(listener: TcpListener) {
-    for conn in listener.incoming() {
-        if let Ok(mut c) = conn {
-            let _ = c.write_all(b"pong\n");
-        }
+    for mut conn in listener.incoming().flatten() {
+        let _ = conn.write_all(b"pong\n");
     }
 }
 
@@ -103,4 +101,18 @@ pub fn loader_churn() {
             }
         }
     }
+}
+
+/// Blocks every signal in this thread, then sleeps forever: a thread hotprof
+/// must list without signalling (queued real-time signals would pile up).
+#[inline(never)]
+pub fn signal_blocking_worker() {
+    // SAFETY: sigfillset initialises the set we own; pthread_sigmask only
+    // changes this thread's mask.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+    }
+    sleepy_worker();
 }

@@ -230,3 +230,86 @@ fn dump_of_1000_threads_under_malloc_and_loader_load() {
     assert!(svc.alive());
     assert!(svc.ping());
 }
+
+/// Stops one thread of another process with ptrace (the rest keep running).
+fn ptrace_stop(tid: i32) {
+    // SAFETY: ptrace/waitpid on a thread id we name; no memory is shared.
+    unsafe {
+        assert_eq!(libc::ptrace(libc::PTRACE_SEIZE, tid, 0, 0), 0, "PTRACE_SEIZE {tid}");
+        assert_eq!(libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0), 0, "PTRACE_INTERRUPT {tid}");
+        let mut status = 0;
+        assert_eq!(libc::waitpid(tid, &mut status, libc::__WALL), tid);
+    }
+}
+
+fn ptrace_detach(tid: i32) {
+    // SAFETY: as above; detaching lets the thread run again.
+    unsafe { assert_eq!(libc::ptrace(libc::PTRACE_DETACH, tid, 0, 0), 0, "PTRACE_DETACH {tid}") };
+}
+
+fn tid_of(pid: i32, name: &str) -> i32 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .find(|e| std::fs::read_to_string(e.path().join("comm")).unwrap().trim() == name)
+        .and_then(|e| e.file_name().to_str()?.parse().ok())
+        .unwrap_or_else(|| panic!("no thread {name} in {pid}"))
+}
+
+#[test]
+fn stopped_and_blocking_threads_are_listed_and_the_dump_still_completes() {
+    let dir = fresh_dir("late");
+    let env = [("HOTPROF_DUMP_TIMEOUT", "300ms")];
+    let mut svc = Service::start(&dir, &["--extra", "50", "--blocker"], &env);
+    let sleeper = tid_of(svc.pid, "sleeper");
+    ptrace_stop(sleeper);
+    svc.kill("USR1");
+    let files = svc.wait_dumps(1, WAIT);
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.trim_end().ends_with(END_MARKER));
+    let (header, threads) = parse_dump(&text);
+    assert!(header_value(&header, "threads").contains("1 not answering, 1 signal blocked"), "{header:?}");
+    let stopped = threads.iter().find(|t| t.tid == sleeper).unwrap();
+    assert!(stopped.status.starts_with("tracing stop, not answering"), "{}", stopped.status);
+    let blocker = threads.iter().find(|t| t.name == "blocker").unwrap();
+    assert!(blocker.status.ends_with("blocks the capture signal"), "{}", blocker.status);
+    assert!(threads.iter().filter(|t| t.name.starts_with("extra-")).all(|t| t.has_function("sleepy_worker")));
+
+    // Once resumed, the stale capture signal reaches the thread's handler,
+    // which must find nothing to write into; the next dump is whole again.
+    ptrace_detach(sleeper);
+    std::thread::sleep(Duration::from_millis(200));
+    svc.kill("USR1");
+    let files = svc.wait_dumps(2, WAIT);
+    let text = std::fs::read_to_string(&files[1]).unwrap();
+    let (header, threads) = parse_dump(&text);
+    assert!(header_value(&header, "threads").contains(" 0 not answering"), "{header:?}");
+    let resumed = threads.iter().find(|t| t.tid == sleeper).unwrap();
+    assert!(resumed.has_function("sleepy_worker"), "{resumed:?}");
+    assert!(svc.alive());
+    assert!(svc.ping());
+}
+
+#[test]
+fn frame_pointer_unwinder_can_be_forced() {
+    let dir = fresh_dir("fp");
+    let svc = Service::start(&dir, &[], &[("HOTPROF_UNWINDER", "frame-pointers")]);
+    svc.kill("USR1");
+    let files = svc.wait_dumps(1, WAIT);
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let (header, threads) = parse_dump(&text);
+    assert!(header_value(&header, "unwinder").starts_with("frame-pointers (forced"), "{header:?}");
+    assert!(threads.len() >= 8);
+    for t in threads.iter().filter(|t| !t.status.contains("not answering")) {
+        assert!(!t.lines.is_empty(), "thread {} [{}] has no frames", t.name, t.status);
+    }
+    assert!(svc.ping());
+}
+
+#[test]
+fn panic_in_main_shuts_hotprof_down_and_exits() {
+    let dir = fresh_dir("panic");
+    let mut svc = Service::start(&dir, &["--panic"], &[]);
+    assert!(wait_until(WAIT, || !svc.alive()), "process did not exit after the panic");
+    assert!(svc.stderr().contains("panicking on purpose"), "{}", svc.stderr());
+}

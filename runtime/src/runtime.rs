@@ -116,10 +116,8 @@ impl Runtime {
         for e in errors {
             stderr_line(&e);
         }
-        if config.dir.is_relative() {
-            if let Ok(cwd) = std::env::current_dir() {
-                config.dir = cwd.join(&config.dir);
-            }
+        if let (true, Ok(cwd)) = (config.dir.is_relative(), std::env::current_dir()) {
+            config.dir = cwd.join(&config.dir);
         }
         switch::set(config.enabled);
         let app = AppInfo::new(pkg, bin, version);

@@ -3,13 +3,15 @@
 //! Threads: `sleeper`, `spinner`, `waiter`, `pinger` (a TCP ping server), two
 //! tokio workers, and optionally `--extra N` sleepers, `--malloc N` threads
 //! churning the allocator and `--loader N` threads churning the dynamic loader.
-//! `--exit-after SECS` ends it (default: run forever).
+//! `--blocker` adds a thread that blocks every signal; `--panic` panics in main
+//! after 200 ms. `--exit-after SECS` ends it (default: run forever).
 
 use std::net::TcpListener;
 use std::time::Duration;
 
 use hotprof_examples::{
-    arg, loader_churn, malloc_churn, serve_ping, sleepy_worker, spawn_named, spinning_worker, waiting_worker,
+    arg, loader_churn, malloc_churn, serve_ping, signal_blocking_worker, sleepy_worker, spawn_named,
+    spinning_worker, waiting_worker,
 };
 
 #[hotprof::main]
@@ -19,6 +21,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let malloc: usize = arg("--malloc", 0);
     let loader: usize = arg("--loader", 0);
     let exit_after: u64 = arg("--exit-after", 0);
+    let blocker = std::env::args().any(|a| a == "--blocker");
+    let panic = std::env::args().any(|a| a == "--panic");
 
     spawn_named("sleeper", sleepy_worker);
     spawn_named("spinner", spinning_worker);
@@ -35,6 +39,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..loader {
         spawn_named(&format!("loader-{i}"), loader_churn);
     }
+    if blocker {
+        spawn_named("blocker", signal_blocking_worker);
+    }
     println!("demo-service: ready pid={} ping=127.0.0.1:{port}", std::process::id());
 
     let ticker = tokio::spawn(async {
@@ -42,6 +49,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
+    if panic {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        panic!("demo-service: panicking on purpose (--panic)");
+    }
     if exit_after > 0 {
         tokio::time::sleep(Duration::from_secs(exit_after)).await;
         ticker.abort();

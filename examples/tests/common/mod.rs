@@ -187,10 +187,8 @@ pub fn parse_dump(text: &str) -> (Vec<(String, String)>, Vec<DumpThread>) {
             if let Some((k, v)) = line.split_once(": ") {
                 header.push((k.to_string(), v.to_string()));
             }
-        } else if let Some(t) = threads.last_mut() {
-            if !line.is_empty() && line != END_MARKER {
-                t.lines.push(line.to_string());
-            }
+        } else if let (Some(t), false) = (threads.last_mut(), line.is_empty() || line == END_MARKER) {
+            t.lines.push(line.to_string());
         }
     }
     (header, threads)

@@ -282,7 +282,7 @@ fn record_frame_pointers(s: &Slot, i: &Interrupted) -> (usize, bool) {
     push(i.pc);
     let mut fp = i.fp;
     loop {
-        let sane = fp != 0 && fp % 8 == 0 && fp >= i.sp && fp.wrapping_sub(i.sp) < MAX_STACK_SPAN;
+        let sane = fp != 0 && fp.is_multiple_of(8) && fp >= i.sp && fp.wrapping_sub(i.sp) < MAX_STACK_SPAN;
         if !sane {
             return (n, false);
         }
