@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet -p hotprof-examples --bin demo-service
+cargo build --quiet -p hotprof-examples --bin demo-service --bin scoped-service
 dir="$(mktemp -d "${TMPDIR:-/tmp}/hotprof-demo.XXXXXX")"
 log="$dir/service.log"
 HOTPROF_DIR="$dir/dumps" ./target/debug/demo-service --exit-after 30 >"$log" 2>&1 &
@@ -29,3 +29,19 @@ grep -A 12 '"sleeper"' "$dump"
 echo "..."
 echo
 kill -0 "$pid" && echo "demo-service (pid $pid) is still running after the dump."
+
+# Scoped samplers: functions marked #[hotprof::profile] show up as logical
+# stacks, including tokio tasks parked at an .await.
+kill "$pid" 2>/dev/null || true
+slog="$dir/scoped.log"
+HOTPROF_DIR="$dir/scoped" ./target/debug/scoped-service --workers 2 --tasks 20 --exit-after 30 >"$slog" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "scoped-service: ready" "$slog" && break; sleep 0.1; done
+sleep 0.5
+echo
+echo "+ kill -USR1 $pid   (scoped-service: 2 worker threads, 20 parked tasks)"
+kill -USR1 "$pid"
+for _ in $(seq 100); do grep -q "scope profile written to" "$slog" && break; sleep 0.1; done
+sdump="$(ls "$dir"/scoped/*-threads.txt | head -n 1)"
+sed -n '/^logical stacks:/,/^each/p' "$sdump"
+grep "scope profile written to" "$slog"

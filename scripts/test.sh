@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what the tests need when it is missing (gdb, to
-# check our thread list against gdb's).
+# Runs every test. Installs what the tests need when it is missing: gdb (our
+# thread list is checked against gdb's) and Go (`go tool pprof` reads our
+# profiles the way users do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v gdb >/dev/null 2>&1; then
-    echo "installing gdb (the thread-list test compares against it)"
+missing=()
+command -v gdb >/dev/null 2>&1 || missing+=(gdb)
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing ${missing[*]} (needed by the tests)"
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq gdb >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 cargo test --workspace "$@"

@@ -1,5 +1,7 @@
 //! Collects every error of one expansion, so the user sees them all at once.
 
+use proc_macro2::TokenStream;
+
 /// Errors found so far; combined into one `syn::Error` at the end.
 #[derive(Default)]
 pub(crate) struct Errors {
@@ -31,6 +33,31 @@ impl Errors {
         match self.first {
             Some(error) => Err(error),
             None => Ok(()),
+        }
+    }
+}
+
+/// Both values, or the errors of both combined.
+pub(crate) fn both<A, B>(a: syn::Result<A>, b: syn::Result<B>) -> syn::Result<(A, B)> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(mut error), Err(more)) => {
+            error.combine(more);
+            Err(error)
+        }
+        (Err(error), Ok(_)) | (Ok(_), Err(error)) => Err(error),
+    }
+}
+
+/// The expansion; on error, the errors plus the user's `item` untouched, so
+/// that IDEs keep working.
+pub(crate) fn or_untouched(expanded: syn::Result<TokenStream>, item: TokenStream) -> TokenStream {
+    match expanded {
+        Ok(expanded) => expanded,
+        Err(error) => {
+            let mut tokens = item;
+            tokens.extend(error.into_compile_error());
+            tokens
         }
     }
 }

@@ -5,35 +5,22 @@ use quote::{ToTokens as _, quote};
 use syn::{LitBool, LitStr};
 
 use crate::args::MainArgs;
-use crate::item::{MainFn, Plan};
+use crate::errors::{both, or_untouched};
+use crate::item::{self, Plan};
 
 /// Expands `#[hotprof::main(args)] item`. On error: the errors, plus the
 /// user's item untouched so that IDEs keep working.
 pub(crate) fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    match try_main(&args, item.clone()) {
-        Ok(expanded) => expanded,
-        Err(error) => {
-            let mut tokens = item;
-            tokens.extend(error.into_compile_error());
-            tokens
-        }
-    }
+    or_untouched(try_main(&args, item.clone()), item)
 }
 
 fn try_main(args: &TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let parsed = syn::parse2::<MainArgs>(args.clone());
-    let main_fn = MainFn::parse(item).and_then(|main_fn| {
-        let plan = main_fn.check()?;
+    let main_fn = item::parse(item).and_then(|main_fn| {
+        let plan = item::check(&main_fn)?;
         Ok((main_fn, plan))
     });
-    let (parsed, (mut main_fn, plan)) = match (parsed, main_fn) {
-        (Ok(parsed), Ok(main_fn)) => (parsed, main_fn),
-        (Err(mut error), Err(more)) => {
-            error.combine(more);
-            return Err(error);
-        }
-        (Err(error), Ok(_)) | (Ok(_), Err(error)) => return Err(error),
-    };
+    let (parsed, (mut main_fn, plan)) = both(parsed, main_fn)?;
     match plan {
         Plan::InsertGuard => main_fn.insert_first(guard(&parsed))?,
         // The runtime attribute expands next and keeps this one on the sync
@@ -74,19 +61,7 @@ mod tests {
     //! What the expansion looks like, as text; ui-tests check it compiles.
 
     use super::*;
-
-    /// `Err` unless `found` has each of `parts`, in order.
-    fn in_order(found: &TokenStream, parts: &[&str]) -> Result<(), String> {
-        let text = found.to_string();
-        let mut rest = text.as_str();
-        for part in parts {
-            match rest.find(part) {
-                Some(at) => rest = &rest[at + part.len()..],
-                None => return Err(format!("{part:?} missing or out of order in {text}")),
-            }
-        }
-        Ok(())
-    }
+    use crate::checks::{in_order, lacks};
 
     #[test]
     fn sync_main_gets_the_guard_first() -> Result<(), String> {
@@ -138,10 +113,7 @@ mod tests {
                 "async fn main () { }",
             ],
         )?;
-        match found.to_string().contains("__hotprof_guard") {
-            false => Ok(()),
-            true => Err(format!("guard inserted before the runtime expanded: {found}")),
-        }
+        lacks(&found, "__hotprof_guard", "guard inserted before the runtime expanded")
     }
 
     #[test]
@@ -149,10 +121,7 @@ mod tests {
         // rustc reports the syntax error; hotprof must not add a second one.
         let found = main(quote!(), quote!(fn main() { #![allow(unused)] let port = ; }));
         in_order(&found, &["# ! [allow (unused)]", "let __hotprof_guard", "let port = ; }"])?;
-        match found.to_string().contains("compile_error") {
-            false => Ok(()),
-            true => Err(format!("error added to rustc's own: {found}")),
-        }
+        lacks(&found, "compile_error", "error added to rustc's own")
     }
 
     #[test]
@@ -164,9 +133,6 @@ mod tests {
         );
         let found = main(quote!(dir = 5), item.clone());
         in_order(&found, &[&item.to_string(), "compile_error !"])?;
-        match found.to_string().contains("__hotprof_guard") {
-            false => Ok(()),
-            true => Err(format!("guard inserted despite the error: {found}")),
-        }
+        lacks(&found, "__hotprof_guard", "guard inserted despite the error")
     }
 }

@@ -1,15 +1,26 @@
 //! Attribute macros for [hotprof](https://docs.rs/hotprof). Use them through
-//! the `hotprof` crate, which re-exports them: `#[hotprof::main]`.
+//! the `hotprof` crate, which re-exports them: `#[hotprof::main]` and
+//! `#[hotprof::profile]`.
 //!
 //! This crate only turns tokens into calls to `::hotprof::__private`, which is
-//! not public API. `lib.rs` converts to `proc_macro2`; `args.rs` parses and
-//! checks the arguments, `item.rs` the function, `expand.rs` writes the code.
+//! not public API. `lib.rs` converts to `proc_macro2`. For `main`, `args.rs`
+//! parses and checks the arguments, `item.rs` the function, `expand.rs` writes
+//! the code; `profile/` holds the same for `#[hotprof::profile]`. Both share
+//! `arg.rs` (one argument and the errors common to all), `suggest.rs` ("did
+//! you mean"), `fn_item.rs` (the function and the edits made to it) and
+//! `errors.rs`.
 #![warn(missing_docs)]
 
+mod arg;
 mod args;
+#[cfg(test)]
+mod checks;
 mod errors;
 mod expand;
+mod fn_item;
 mod item;
+mod profile;
+mod suggest;
 
 use proc_macro::TokenStream;
 
@@ -104,4 +115,158 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::main(args.into(), item.into()).into()
+}
+
+/// Records each call of a function as a scope: a frame on hotprof's logical
+/// stacks.
+///
+/// While capture is on, thread dumps list the profiled calls each thread and
+/// each task is inside, and since when (a task also while it waits at an
+/// `.await`); the scope profile counts calls and samples wall time per
+/// logical stack; and a call running longer than its `threshold` records a
+/// slow-call event.
+///
+/// ```no_run
+/// # struct Order;
+/// # struct Receipt;
+/// #[hotprof::profile]
+/// fn checkout(order: &Order) -> Result<Receipt, std::io::Error> {
+///     // Your code, unchanged: `?`, `return` and panics leave the scope.
+///     # let _ = order;
+///     Ok(Receipt)
+/// }
+///
+/// #[hotprof::profile(threshold = "200ms")]
+/// async fn handle(request: String) -> usize {
+///     // The scope covers the whole future, from the first poll to the end.
+///     request.len()
+/// }
+/// ```
+///
+/// # Where it goes
+///
+/// On any `fn` with a body: a free function, a method with any receiver in
+/// an inherent or a trait `impl`, a trait method's default body, a generic
+/// function, an `unsafe fn`, an `async fn`, or a `fn` that returns
+/// `impl Future`. An `extern "C" fn` with a body is profiled like any other
+/// (a panic cannot unwind out of it, with or without the attribute).
+///
+/// It cannot go on a `const fn` (a scope is entered at run time), on a trait
+/// method's declaration without a body (put it on the method in each `impl`
+/// instead), or on anything but a `fn`.
+///
+/// # Arguments
+///
+/// | argument | value | default |
+/// |---|---|---|
+/// | `name` | a non-empty string literal: the scope's name in dumps and profiles | the function's path, `module::function` |
+/// | `threshold` | a string: a whole number followed by `ns`, `us`, `ms` or `s`, e.g. `"200ms"`; a call running longer records a slow-call event | no threshold |
+///
+/// ```no_run
+/// struct Cart;
+///
+/// impl Cart {
+///     #[hotprof::profile(name = "Cart::total", threshold = "5ms")]
+///     fn total(&self) -> u64 {
+///         42
+///     }
+/// }
+/// ```
+///
+/// An attribute on a method cannot see the type of its `impl` block, so a
+/// method's default name is `module::method`: pass `name` to include the
+/// type, as above. The threshold is read at compile time; `"1.5s"`, `"0ms"`,
+/// `"200"` or `"200 sec"` are compile errors that show the accepted form.
+///
+/// # What it expands to
+///
+/// Each function gets one `static` scope, built at compile time (a generic
+/// function's instantiations share it). A sync function enters the scope
+/// first thing, and a guard leaves it when the function returns, `?` exits,
+/// or a panic unwinds:
+///
+/// ```ignore
+/// #[hotprof::profile(threshold = "200ms")]
+/// fn checkout(order: &Order) -> Result<Receipt, Error> {
+///     let cart = load(order)?;
+///     pay(cart)
+/// }
+/// ```
+///
+/// becomes
+///
+/// ```ignore
+/// fn checkout(order: &Order) -> Result<Receipt, Error> {
+///     let __hotprof_scope = ::hotprof::__private::enter({
+///         static __HOTPROF_SCOPE: ::hotprof::__private::Scope = ::hotprof::__private::Scope::new(
+///             ::core::concat!(::core::module_path!(), "::", "checkout"),
+///             ::core::file!(),
+///             ::core::line!(), // the line of `fn checkout`
+///             200000000u64,    // nanoseconds; 0 for no threshold
+///         );
+///         &__HOTPROF_SCOPE
+///     });
+///     let cart = load(order)?;
+///     pay(cart)
+/// }
+/// ```
+///
+/// An `async fn` keeps its signature; its body moves into an `async move`
+/// block (which captures `self` and the parameters, as the body did), and
+/// that future is wrapped, so the scope covers every poll and every wait
+/// until the future completes or is dropped:
+///
+/// ```ignore
+/// async fn handle(&self, request: Request) -> Result<Response, Error> {
+///     ::hotprof::__private::instrument({ static __HOTPROF_SCOPE: ...; &__HOTPROF_SCOPE }, async move {
+///         // An unreachable `return` of the declared type, so that `?` and
+///         // `return` in the body infer `Result<Response, Error>`.
+///         if false { let __hotprof_fake_return: Result<Response, Error> = loop {}; return __hotprof_fake_return; }
+///         { /* the body, unchanged */ }
+///     })
+///     .await
+/// }
+/// ```
+///
+/// A sync `fn` whose return type is `impl Future<...>` (alone or with other
+/// bounds, e.g. `+ Send + '_`) wraps the future it returns, so the scope
+/// covers that future's life, not the call that builds it. An early
+/// `return fut` becomes a `break` out of the wrapped block, so its future is
+/// wrapped too (one inside a macro call is not seen, and fails to compile
+/// with a type mismatch):
+///
+/// ```ignore
+/// fn fetch(&self, key: Key) -> impl Future<Output = Value> + '_ {
+///     ::hotprof::__private::instrument({ static __HOTPROF_SCOPE: ...; &__HOTPROF_SCOPE }, { /* the body */ })
+/// }
+/// ```
+///
+/// Only the syntax is seen: a function returning a boxed or named future
+/// (`Pin<Box<dyn Future<...>>>`, `BoxFuture`, or what `#[async_trait]` turns
+/// an `async fn` into) is profiled as a sync call, which covers building the
+/// future only.
+///
+/// The signature, attributes, docs, generics and spans stay yours: a type
+/// error in the body points at your line, and `__hotprof_*` names cannot clash
+/// with yours.
+///
+/// # Cost
+///
+/// When capture is off, a profiled call (or a poll of a profiled future)
+/// costs one relaxed atomic load and a predictable branch. The scope is a
+/// `static` built at compile time, and nothing is allocated or locked per
+/// call. The book's scopes chapter has the costs with capture on, measured.
+///
+/// # Errors
+///
+/// Mistakes are compile errors at the offending token, all reported at once:
+/// an unknown argument (with the closest valid name), a value of the wrong
+/// kind (with the quoted form when a number was written), a missing value,
+/// an argument given twice, an empty `name`, a `threshold` that is not a
+/// positive whole number with a unit (with the same duration in an accepted
+/// form when there is one, e.g. `"1500ms"` for `"1.5s"`), the attribute on
+/// anything but a `fn` with a body, on a `const fn`, or applied twice.
+#[proc_macro_attribute]
+pub fn profile(args: TokenStream, item: TokenStream) -> TokenStream {
+    profile::expand(args.into(), item.into()).into()
 }

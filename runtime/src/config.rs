@@ -73,10 +73,13 @@ impl Config {
             move |v: &str| f(v).ok_or_else(|| expected.to_string())
         };
         let on_off = check(|v| parse_bool(v).map(drop), "one of on, off, true, false, 1, 0, yes, no");
-        let duration = check(|v| parse_duration(v).map(drop), "a duration such as 250ms, 2s or 1m");
+        let duration = check(
+            |v| parse_duration(v).filter(|d| !d.is_zero()).map(drop),
+            "a duration above 0 such as 250ms, 2s or 1m",
+        );
         let count = check(|v| v.parse::<u32>().ok().filter(|n| *n > 0).map(drop), "a whole number above 0");
         let bytes = check(|v| parse_bytes(v).map(drop), "a size such as 256MiB, 1GiB or 1048576");
-        let unwinder = check(|v| parse_unwinder(v).map(drop), "one of auto, dwarf, frame-pointers");
+        let unwinder = check(|v| parse_unwinder(v).map(drop), "one of auto, dwarf, frame-pointers (or fp)");
 
         let enabled_default = if args.enabled.unwrap_or(true) { "on" } else { "off" };
         let dir_default = args.dir.unwrap_or("hotprof");

@@ -12,18 +12,21 @@ mod config;
 mod guard;
 mod meta;
 mod output;
+mod pprof_proto;
 mod runtime;
+mod scope;
 mod signals;
 mod stacks;
 mod switch;
 mod sys;
 
 #[doc(inline)]
-pub use hotprof_macros::main;
+pub use hotprof_macros::{main, profile};
 
 pub use config::VARIABLES;
 pub use output::OutputError;
 pub use runtime::DumpError;
+pub use scope::{SlowCall, on_slow_call};
 pub use stacks::{SourceFrame, StackFrame, ThreadDump, ThreadInfo, ThreadStatus};
 pub use switch::{disable, enable, is_enabled};
 
@@ -40,6 +43,14 @@ pub fn dump_threads() -> Result<ThreadDump, DumpError> {
     runtime::get().dump(runtime::Trigger::Api)
 }
 
+/// The scope profile: completed calls and sampled wall time per logical stack
+/// of `#[hotprof::profile]` calls since the previous scope profile (or since
+/// the process started), as gzipped pprof protobuf (`go tool pprof` reads it).
+pub fn scope_profile() -> std::io::Result<Vec<u8>> {
+    let rt = runtime::get();
+    scope::profile::build(&rt.comments(runtime::Trigger::Api))
+}
+
 /// Dumps every thread and writes the dump to the output folder, like `SIGUSR1`.
 /// Returns the path of the file.
 pub fn write_thread_dump() -> Result<std::path::PathBuf, DumpError> {
@@ -49,6 +60,8 @@ pub fn write_thread_dump() -> Result<std::path::PathBuf, DumpError> {
 #[doc(hidden)]
 /// Not public API: what `#[hotprof::main]` expands to.
 pub mod __private {
+    pub use crate::scope::{Instrumented, Scope, ScopeGuard, enter, instrument};
+
     use crate::config::MacroArgs;
     use crate::runtime;
     use crate::signals::SignalThread;
@@ -114,6 +127,7 @@ pub mod __private {
         fn drop(&mut self) {
             if let Some(s) = self.signals.take() {
                 s.stop();
+                crate::scope::sampler::stop();
             }
         }
     }

@@ -26,9 +26,29 @@ impl AppInfo {
             binary,
             pid: std::process::id(),
             host: hostname(),
-            started: SystemTime::now(),
+            started: process_start(),
         }
     }
+}
+
+/// When this process started, per the kernel (falls back to now).
+pub(crate) fn process_start() -> SystemTime {
+    static START: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
+        let boot = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok()));
+        let ticks = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
+            // Field 22 (starttime), counted after the ")" that ends the command name.
+            s.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse::<u64>().ok()
+        });
+        match (boot, ticks) {
+            (Some(boot), Some(ticks)) => {
+                UNIX_EPOCH + std::time::Duration::from_millis(boot * 1000 + ticks * 10)
+            }
+            _ => SystemTime::now(),
+        }
+    })
 }
 
 fn hostname() -> String {

@@ -10,7 +10,7 @@ use std::fs::{self, DirBuilder, File};
 use std::io::{self, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::meta;
 
@@ -73,23 +73,24 @@ impl OutputDir {
     /// applies retention. Returns the final path.
     pub(crate) fn write(&self, kind: &str, ext: &str, contents: &[u8]) -> Result<PathBuf, OutputError> {
         self.ensure_dir()?;
-        let stamp = meta::compact_utc(SystemTime::now());
+        let now = SystemTime::now();
         let mut tmp = tempfile::Builder::new()
             .prefix(&format!("{TEMP_PREFIX}{}-", self.pid))
             .tempfile_in(&self.dir)
             .map_err(err("create a temp file in", &self.dir))?;
         tmp.write_all(contents).map_err(err("write", tmp.path()))?;
         tmp.as_file().sync_all().map_err(err("fsync", tmp.path()))?;
-        let mut seq = 0u32;
+        // Same name taken (two files in one millisecond): take the next
+        // millisecond's name, so names keep sorting in the order of writing.
+        let mut bump = 0;
         let path = loop {
-            let suffix = if seq == 0 { String::new() } else { format!(".{seq}") };
-            let name = format!("{}-{stamp}-{}-{kind}{suffix}.{ext}", self.app, self.pid);
-            let path = self.dir.join(name);
+            let stamp = meta::compact_utc(now + Duration::from_millis(bump));
+            let path = self.dir.join(format!("{}-{stamp}-{}-{kind}.{ext}", self.app, self.pid));
             match tmp.persist_noclobber(&path) {
                 Ok(_) => break path,
-                Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists && seq < 1000 => {
+                Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists && bump < 1000 => {
                     tmp = e.file;
-                    seq += 1;
+                    bump += 1;
                 }
                 Err(e) => return Err(err("rename into", &path)(e.error)),
             }
@@ -208,6 +209,9 @@ mod tests {
             (0..20).map(|i| o.write("threads", "txt", format!("{i}").as_bytes()).unwrap()).collect();
         let unique: std::collections::HashSet<_> = paths.iter().collect();
         assert_eq!(unique.len(), 20);
+        let mut sorted = paths.clone();
+        sorted.sort();
+        assert_eq!(sorted, paths, "names sort in the order the files were written");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::config::{Config, MacroArgs};
 use crate::guard::{RefusalLog, TokenBucket};
 use crate::meta::{self, AppInfo};
 use crate::output::{OutputDir, OutputError};
+use crate::scope::{self, SlowCall};
 use crate::stacks::{self, Symbolizer, ThreadDump};
 use crate::{signals, switch};
 
@@ -21,6 +22,8 @@ pub(crate) enum Trigger {
     Signal(&'static str),
     /// A call to the public API.
     Api,
+    /// A marked call ran past its threshold.
+    Threshold,
 }
 
 impl fmt::Display for Trigger {
@@ -28,6 +31,7 @@ impl fmt::Display for Trigger {
         match self {
             Trigger::Signal(name) => write!(f, "signal {name}"),
             Trigger::Api => f.write_str("api"),
+            Trigger::Threshold => f.write_str("threshold"),
         }
     }
 }
@@ -73,6 +77,8 @@ pub(crate) struct Runtime {
     /// Held for a whole capture: slots and the symbol cache are shared.
     symbolizer: Mutex<Symbolizer>,
     limiter: Mutex<(TokenBucket, RefusalLog)>,
+    /// Slow-call events have their own bucket, so a burst of them cannot use up SIGUSR1's.
+    slow_limiter: Mutex<(TokenBucket, RefusalLog)>,
     off_log: Mutex<RefusalLog>,
 }
 
@@ -129,11 +135,15 @@ impl Runtime {
             max_bytes: config.max_bytes,
         };
         let now = Instant::now();
-        let rt = Runtime {
-            limiter: Mutex::new((
+        let bucket = || {
+            Mutex::new((
                 TokenBucket::new(config.rate_burst, config.rate_refill, now),
                 RefusalLog::new(LOG_WINDOW),
-            )),
+            ))
+        };
+        let rt = Runtime {
+            limiter: bucket(),
+            slow_limiter: bucket(),
             off_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
             symbolizer: Mutex::new(Symbolizer::default()),
             config,
@@ -148,6 +158,11 @@ impl Runtime {
         if let Err(e) = stacks::setup(rt.config.unwinder) {
             rt.error(e);
         }
+        if let Err(e) = scope::sampler::start(|events| get().write_slow_calls(events)) {
+            rt.error(&format!(
+                "cannot start the sampler thread: {e}; scope elapsed times and slow calls are off"
+            ));
+        }
         rt
     }
 
@@ -161,7 +176,67 @@ impl Runtime {
             stacks::setup(self.config.unwinder).as_ref().map_err(|e| DumpError::Unavailable(e.clone()))?;
         let mut symbolizer = lock(&self.symbolizer);
         let raw = stacks::capture(setup, self.config.dump_timeout);
-        Ok(ThreadDump::build(raw, self.header(trigger, &setup.unwinder), &mut symbolizer))
+        let logical = scope::report::snapshot();
+        let names = raw.threads.iter().map(|t| (t.tid, t.name.clone())).collect();
+        let mut dump = ThreadDump::build(raw, self.header(trigger, &setup.unwinder), &mut symbolizer);
+        dump.add_section(logical.render(&names));
+        Ok(dump)
+    }
+
+    /// Writes each admitted slow-call event to its own file and runs the hooks.
+    pub(crate) fn write_slow_calls(&self, events: Vec<SlowCall>) {
+        for event in events {
+            let admitted = lock(&self.slow_limiter).0.try_take(Instant::now());
+            if !admitted {
+                let mut guard = lock(&self.slow_limiter);
+                if let Some(unlogged) = guard.1.refuse(Instant::now(), 1) {
+                    self.error(&format!(
+                        "slow-call event for {} refused by the rate limit; {unlogged} more refused since the last notice, {} in all",
+                        event.scope,
+                        guard.1.total()
+                    ));
+                }
+                continue;
+            }
+            let text = self.slow_call_text(&event);
+            match self.output.write("slowcall", "txt", text.as_bytes()) {
+                Ok(path) => self.notice(&format!(
+                    "slow call {} ({:.3}s, threshold {:?}) written to {}",
+                    event.scope,
+                    event.elapsed.as_secs_f64(),
+                    event.threshold,
+                    path.display()
+                )),
+                Err(e) => self.error(&format!("slow-call event lost: {e}")),
+            }
+            scope::run_hooks(&event);
+        }
+    }
+
+    fn slow_call_text(&self, event: &SlowCall) -> String {
+        let mut text = String::from("hotprof slow call\n");
+        for (key, value) in self.header(Trigger::Threshold, "-") {
+            if key != "unwinder" {
+                text.push_str(&format!("{key}: {value}\n"));
+            }
+        }
+        text.push_str(&format!("scope: {}\n", event.scope));
+        text.push_str(&format!("threshold: {:?}\n", event.threshold));
+        text.push_str(&format!("elapsed: {:.6}s\n", event.elapsed.as_secs_f64()));
+        text.push_str(&format!(
+            "state: {}\n",
+            if event.still_running { "still running" } else { "completed" }
+        ));
+        text.push_str(&format!("thread: {}\n", event.thread));
+        if let Some(task) = event.task {
+            text.push_str(&format!("task: {task}\n"));
+        }
+        text.push_str("\nlogical stack (innermost first):\n");
+        for name in &event.stack {
+            text.push_str(&format!("\t{name}\n"));
+        }
+        text.push_str("\n-- end of hotprof slow call --\n");
+        text
     }
 
     /// Takes a dump and writes it to the output folder.
@@ -180,22 +255,26 @@ impl Runtime {
         }
         let retry_after = bucket.wait_time();
         drop(guard);
-        self.refused(1, "by the rate limit");
+        self.refused(
+            1,
+            &format!(
+                "by the rate limit (HOTPROF_RATE_BURST={}, HOTPROF_RATE_REFILL={:?}; next in {:.1}s)",
+                self.config.rate_burst,
+                self.config.rate_refill,
+                retry_after.as_secs_f64()
+            ),
+        );
         Err(DumpError::RateLimited { retry_after })
     }
 
     /// Counts `n` refused triggers and logs at most once per window.
     fn refused(&self, n: u64, why: &str) {
         let mut guard = lock(&self.limiter);
-        let (bucket, log) = &mut *guard;
-        if let Some(unlogged) = log.refuse(Instant::now(), n) {
+        if let Some(unlogged) = guard.1.refuse(Instant::now(), n) {
+            let total = guard.1.total();
+            drop(guard);
             self.error(&format!(
-                "dump refused {why} (HOTPROF_RATE_BURST={}, HOTPROF_RATE_REFILL={:?}; next in {:.1}s); \
-                 {unlogged} more refused since the last notice, {} in all",
-                self.config.rate_burst,
-                self.config.rate_refill,
-                bucket.wait_time().as_secs_f64(),
-                log.total()
+                "dump refused {why}; {unlogged} more refused since the last notice, {total} in all"
             ));
         }
     }
@@ -213,20 +292,46 @@ impl Runtime {
         ]
     }
 
+    /// The file header as pprof comments.
+    pub(crate) fn comments(&self, trigger: Trigger) -> Vec<String> {
+        self.header(trigger, "-")
+            .into_iter()
+            .filter(|(k, _)| *k != "unwinder")
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect()
+    }
+
+    /// Writes the scope profile next to a dump, when marked calls exist.
+    fn write_scope_profile(&self, trigger: Trigger) {
+        if !scope::profile::has_data() {
+            return;
+        }
+        let written = scope::profile::build(&self.comments(trigger))
+            .map_err(|e| e.to_string())
+            .and_then(|gz| self.output.write("scopes", "pb.gz", &gz).map_err(|e| e.to_string()));
+        match written {
+            Ok(path) => self.notice(&format!("scope profile written to {}", path.display())),
+            Err(e) => self.error(&format!("scope profile lost: {e}")),
+        }
+    }
+
     /// The SIGUSR1 path, on the hotprof thread.
     /// `delivered` counts the signals this wake-up stands for: the ones that
     /// arrived while the previous dump ran are merged into this one.
     pub(crate) fn on_dump_signal(&self, name: &'static str, delivered: u64) {
         if delivered > 1 && switch::is_enabled() {
-            self.refused(delivered - 1, &format!("({name} arrived while a dump was running)"));
+            self.refused(delivered - 1, &format!("({} {name} merged into a running dump)", delivered - 1));
         }
         match self.dump_to_file(Trigger::Signal(name)) {
-            Ok((path, dump)) => self.notice(&format!(
-                "thread dump written to {} ({} threads in {:.1} ms)",
-                path.display(),
-                dump.threads().len(),
-                dump.capture_time().as_secs_f64() * 1e3
-            )),
+            Ok((path, dump)) => {
+                self.notice(&format!(
+                    "thread dump written to {} ({} threads, captured in {:.1} ms)",
+                    path.display(),
+                    dump.threads().len(),
+                    dump.capture_time().as_secs_f64() * 1e3
+                ));
+                self.write_scope_profile(Trigger::Signal(name));
+            }
             Err(DumpError::Disabled) => {
                 if let Some(unlogged) = lock(&self.off_log).refuse(Instant::now(), delivered) {
                     let more = if unlogged > 0 {

@@ -1,6 +1,7 @@
-//! Every `#[hotprof::main]` a user can write: what compiles (and runs), and
-//! each error with its message and span. Regenerate the `.stderr` files with
-//! `TRYBUILD=overwrite cargo test -p ui-tests` and read the diff.
+//! Every `#[hotprof::main]` and `#[hotprof::profile]` a user can write: what
+//! compiles (and runs), and each error with its message and span; the
+//! `profile-*` cases are `#[hotprof::profile]`'s. Regenerate the `.stderr`
+//! files with `TRYBUILD=overwrite cargo test -p ui-tests` and read the diff.
 
 #[test]
 fn ui() {

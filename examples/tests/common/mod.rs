@@ -28,14 +28,19 @@ pub struct Service {
     child: Child,
     pub pid: i32,
     pub dir: PathBuf,
-    pub ping_addr: String,
+    pub ping_addr: Option<String>,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Service {
     /// Starts `demo-service` with `args`, `HOTPROF_DIR=dir` and `env`, and waits for it to be ready.
     pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Service {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo-service"));
+        Service::start_bin(env!("CARGO_BIN_EXE_demo-service"), dir, args, env)
+    }
+
+    /// Starts example binary `bin` and waits for its `ready` line on stdout.
+    pub fn start_bin(bin: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Service {
+        let mut cmd = Command::new(bin);
         cmd.args(args).env("HOTPROF_DIR", dir).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
@@ -57,11 +62,8 @@ impl Service {
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).expect("read ready line");
-        let ping_addr = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("ping="))
-            .unwrap_or_else(|| panic!("no ready line from demo-service: {line:?}"))
-            .to_string();
+        assert!(line.contains(": ready pid="), "no ready line from {bin}: {line:?}");
+        let ping_addr = line.split_whitespace().find_map(|w| w.strip_prefix("ping=")).map(str::to_string);
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         let svc = Service { child, pid, dir: dir.to_path_buf(), ping_addr, stderr };
         // hotprof's ready line comes before the service's; give the stderr reader time to catch up.
@@ -81,8 +83,8 @@ impl Service {
 
     /// The service answers on its TCP port.
     pub fn ping(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect_timeout(&self.ping_addr.parse().unwrap(), Duration::from_secs(5))
-        else {
+        let addr = self.ping_addr.as_deref().expect("this service has no ping port");
+        let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(5)) else {
             return false;
         };
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

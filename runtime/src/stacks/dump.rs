@@ -75,6 +75,8 @@ pub struct ThreadDump {
     header: Vec<(&'static str, String)>,
     threads: Vec<ThreadInfo>,
     elapsed: Duration,
+    /// Extra sections after the threads (e.g. logical stacks).
+    sections: Vec<String>,
 }
 
 impl ThreadDump {
@@ -94,7 +96,12 @@ impl ThreadDump {
             })
             .collect();
         sym.release();
-        ThreadDump { header, threads, elapsed: raw.elapsed }
+        ThreadDump { header, threads, elapsed: raw.elapsed, sections: Vec::new() }
+    }
+
+    /// Appends a section printed after the threads.
+    pub(crate) fn add_section(&mut self, text: String) {
+        self.sections.push(text);
     }
 
     /// The threads, in ascending thread id order.
@@ -141,13 +148,17 @@ impl fmt::Display for ThreadDump {
         )?;
         writeln!(
             f,
-            "capture: {:.3} ms end to end, longest pause in one thread {} us",
+            "capture: {:.3} ms from the first signal to the last answer, longest pause in one thread {} us",
             self.elapsed.as_secs_f64() * 1e3,
             self.max_pause().as_micros()
         )?;
         for t in &self.threads {
             writeln!(f)?;
             write_thread(f, t)?;
+        }
+        for section in &self.sections {
+            writeln!(f)?;
+            f.write_str(section)?;
         }
         writeln!(f)?;
         writeln!(f, "{END_MARKER}")

@@ -253,6 +253,8 @@ fn record_dwarf(s: &Slot) -> (usize, bool) {
     let mut n = 0;
     let mut truncated = false;
     sys::dwarf_unwind(|ip| match s.frames.get(n) {
+        // The outermost frame of a thread reports pc 0: nothing to record.
+        _ if ip == 0 => false,
         Some(f) => {
             f.store(ip, Ordering::Relaxed);
             n += 1;

@@ -1,0 +1,97 @@
+//! One `name = value` argument as written, and the errors that every
+//! attribute's arguments share: a missing value, a repeat, an unknown name,
+//! a suffixed string.
+
+use proc_macro2::{TokenStream, TokenTree};
+use quote::quote;
+use syn::ext::IdentExt as _;
+use syn::parse::{Parse, ParseStream};
+use syn::{Ident, Lit, LitStr, Token};
+
+use crate::suggest::suggest;
+
+/// The arguments one attribute takes, as its messages name them.
+pub(crate) struct Known {
+    /// The valid arguments as one sentence, ending every "unknown argument"
+    /// message: "`#[hotprof::main]` takes ...".
+    pub(crate) valid: &'static str,
+    /// The argument names.
+    pub(crate) names: &'static [&'static str],
+    /// Names users reach for, and the argument they mean.
+    pub(crate) aliases: &'static [(&'static str, &'static str)],
+}
+
+impl Known {
+    /// The error for an argument name that does not exist, with a suggestion.
+    pub(crate) fn unknown(&self, name: &Ident) -> syn::Error {
+        let written = name.unraw().to_string();
+        let valid = self.valid;
+        let message = match self.suggest(&written) {
+            Some(meant) => format!("unknown argument `{written}`: did you mean `{meant}`? {valid}"),
+            None => format!("unknown argument `{written}`: {valid}"),
+        };
+        syn::Error::new_spanned(name, message)
+    }
+
+    /// The argument a misspelled or guessed `written` most likely means.
+    pub(crate) fn suggest(&self, written: &str) -> Option<&'static str> {
+        suggest(written, self.names, self.aliases)
+    }
+}
+
+/// One argument as written: a name, `=`, and the tokens up to the next
+/// top-level comma.
+pub(crate) struct Arg {
+    pub(crate) name: Ident,
+    eq: Option<Token![=]>,
+    /// Everything after `=` (after the name if `=` is missing) up to the
+    /// next top-level comma.
+    pub(crate) value: TokenStream,
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let name = Ident::parse_any(input)?;
+        let eq = input.parse()?;
+        let mut value = TokenStream::new();
+        while !input.is_empty() && !input.peek(Token![,]) {
+            value.extend([input.parse::<TokenTree>()?]);
+        }
+        Ok(Arg { name, eq, value })
+    }
+}
+
+impl Arg {
+    /// The value if it is one literal, `None` if it is anything else; an
+    /// error showing `example` when the value or the `=` is missing.
+    pub(crate) fn literal(&self, example: &str) -> syn::Result<Option<Lit>> {
+        if self.eq.is_none() || self.value.is_empty() {
+            let (name, eq, value) = (&self.name, &self.eq, &self.value);
+            let message = if eq.is_none() && !value.is_empty() {
+                format!("`{name}` needs `=` before its value, e.g. {example}")
+            } else {
+                format!("`{name}` needs a value, e.g. {example}")
+            };
+            return Err(syn::Error::new_spanned(quote!(#name #eq #value), message));
+        }
+        Ok(syn::parse2::<Lit>(self.value.clone()).ok())
+    }
+
+    /// `Err` when the string `lit` has a suffix (`"..."_x`): no argument
+    /// takes one.
+    pub(crate) fn plain(&self, lit: &LitStr) -> syn::Result<()> {
+        if lit.suffix().is_empty() {
+            return Ok(());
+        }
+        let message =
+            format!("`{}` takes a plain string literal: remove the suffix `{}`", self.name, lit.suffix());
+        Err(syn::Error::new_spanned(lit, message))
+    }
+
+    /// The error for an argument given a second time, at the second one.
+    pub(crate) fn repeated(&self) -> syn::Error {
+        let (name, eq, value) = (&self.name, &self.eq, &self.value);
+        let message = format!("`{name}` is given twice: keep one `{name} = ...`");
+        syn::Error::new_spanned(quote!(#name #eq #value), message)
+    }
+}

@@ -1,0 +1,12 @@
+//! `#[hotprof::profile]`: `args.rs` parses the arguments (`duration.rs` reads
+//! `threshold`), `item.rs` checks the function and sorts it by what a call
+//! covers, `expand.rs` writes the code (`returns.rs` keeps the early returns
+//! of an `impl Future` function inside its scope).
+
+mod args;
+mod duration;
+mod expand;
+mod item;
+mod returns;
+
+pub(crate) use expand::expand;

@@ -1,0 +1,105 @@
+//! What a marked call costs: unmarked vs marked with capture off vs on, for
+//! sync calls, async polls and whole async calls. All in one run, so the
+//! comparison holds on a noisy machine. `cargo bench -p hotprof --bench scope_cost`.
+#![allow(clippy::unwrap_used)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use hotprof::__private::{Scope, enter, instrument};
+
+static SYNC: Scope = Scope::new("bench::sync", file!(), line!(), 0);
+static ASYNC: Scope = Scope::new("bench::async", file!(), line!(), 0);
+
+#[inline(never)]
+fn plain(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+#[inline(never)]
+fn marked(x: u64) -> u64 {
+    let _g = enter(&SYNC);
+    black_box(x).wrapping_mul(31)
+}
+
+/// Pending `left` times, then ready.
+struct Yields {
+    left: u32,
+}
+
+impl Future for Yields {
+    type Output = u32;
+    #[inline(never)]
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<u32> {
+        let left = black_box(self.left);
+        if left == 0 {
+            Poll::Ready(7)
+        } else {
+            self.left = left - 1;
+            Poll::Pending
+        }
+    }
+}
+
+const POLLS: u32 = 1000;
+
+#[inline(always)]
+fn drive<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn sync_calls(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sync call");
+    g.bench_function("unmarked", |b| b.iter(|| plain(black_box(3))));
+    hotprof::disable();
+    g.bench_function("marked, capture off", |b| b.iter(|| marked(black_box(3))));
+    hotprof::enable();
+    g.bench_function("marked, capture on", |b| b.iter(|| marked(black_box(3))));
+    g.finish();
+}
+
+fn async_polls(c: &mut Criterion) {
+    let mut g = c.benchmark_group(format!("async, {POLLS} polls"));
+    g.bench_function("unmarked", |b| b.iter(|| drive(Yields { left: black_box(POLLS - 1) })));
+    hotprof::disable();
+    g.bench_function("marked, capture off", |b| {
+        b.iter(|| drive(instrument(&ASYNC, Yields { left: black_box(POLLS - 1) })))
+    });
+    hotprof::enable();
+    g.bench_function("marked, capture on", |b| {
+        b.iter(|| drive(instrument(&ASYNC, Yields { left: black_box(POLLS - 1) })))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("async call (one poll)");
+    g.bench_function("unmarked", |b| b.iter(|| drive(Yields { left: black_box(0) })));
+    hotprof::disable();
+    g.bench_function("marked, capture off", |b| {
+        b.iter(|| drive(instrument(&ASYNC, Yields { left: black_box(0) })))
+    });
+    hotprof::enable();
+    g.bench_function("marked, capture on", |b| {
+        b.iter(|| drive(instrument(&ASYNC, Yields { left: black_box(0) })))
+    });
+    g.finish();
+}
+
+fn setup(c: &mut Criterion) {
+    // Initialises hotprof (switch on by default) without writing anything.
+    let _ = hotprof::is_enabled();
+    let _ = hotprof::scope_profile();
+    sync_calls(c);
+    async_polls(c);
+}
+
+criterion_group!(benches, setup);
+criterion_main!(benches);

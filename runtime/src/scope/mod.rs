@@ -1,0 +1,253 @@
+//! Scoped samplers: what `#[hotprof::profile]` expands to.
+//!
+//! While capture is on, each active marked call is a frame on its thread's
+//! logical stack (sync code) or on its task's (async code, also while the task
+//! is parked). Frames hold interned stack nodes, so a whole stack is one id.
+//! When capture is off, a marked call costs one relaxed load and a branch.
+
+mod clock;
+mod frames;
+mod nodes;
+pub(crate) mod profile;
+pub(crate) mod report;
+pub(crate) mod sampler;
+mod slow;
+mod tasks;
+mod threads;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use crate::switch;
+
+pub(crate) use slow::run_hooks;
+pub use slow::{SlowCall, on_slow_call};
+
+/// One marked function: its name, where it is, and its slow-call threshold.
+/// Generated as a `static` inside the function by `#[hotprof::profile]`.
+#[derive(Debug)]
+pub struct Scope {
+    name: &'static str,
+    file: &'static str,
+    line: u32,
+    threshold_ns: u64,
+}
+
+impl Scope {
+    /// `threshold_ns == 0` means no threshold.
+    pub const fn new(name: &'static str, file: &'static str, line: u32, threshold_ns: u64) -> Scope {
+        Scope { name, file, line, threshold_ns }
+    }
+
+    /// The scope's name (the function's path unless `name = "..."` was given).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Source file and line of the marked function.
+    pub fn location(&self) -> (&'static str, u32) {
+        (self.file, self.line)
+    }
+
+    /// Slow-call threshold in nanoseconds, 0 for none.
+    pub fn threshold_ns(&self) -> u64 {
+        self.threshold_ns
+    }
+
+    /// Start time for a call: precise when a threshold needs it, else the coarse clock.
+    #[inline]
+    fn start_ns(&self) -> u64 {
+        if self.threshold_ns > 0 { clock::precise_ns() } else { clock::coarse_ns() }
+    }
+
+    /// After a call ended: a slow-call event if it crossed the threshold and was not reported yet.
+    #[inline]
+    fn check_threshold(&'static self, node: u32, start_ns: u64, flagged: bool, tid: i32, task: Option<u64>) {
+        if self.threshold_ns == 0 || flagged {
+            return;
+        }
+        let elapsed = clock::precise_ns().saturating_sub(start_ns);
+        if elapsed >= self.threshold_ns {
+            slow::report(node, elapsed, false, tid, task);
+        }
+    }
+}
+
+/// Marks a sync call as active until dropped.
+#[derive(Debug)]
+#[must_use]
+pub struct ScopeGuard {
+    entered: Option<(&'static threads::ThreadFrames, u32)>,
+}
+
+/// Enters `scope` on the current thread.
+#[inline]
+pub fn enter(scope: &'static Scope) -> ScopeGuard {
+    if !switch::is_enabled() {
+        return ScopeGuard { entered: None };
+    }
+    enter_on(scope)
+}
+
+#[inline]
+fn enter_on(scope: &'static Scope) -> ScopeGuard {
+    let Some(t) = threads::local() else { return ScopeGuard { entered: None } };
+    let depth = t.stack.depth.load(Ordering::Relaxed);
+    let Some(frame) = t.stack.frames.get(depth as usize) else { return ScopeGuard { entered: None } };
+    let parent = if depth > 0 {
+        t.stack.top_node()
+    } else {
+        tasks::current().map_or(nodes::ROOT, |r| r.stack.top_node())
+    };
+    frame.set(nodes::child(parent, scope), scope.start_ns());
+    t.stack.depth.store(depth + 1, Ordering::Release);
+    ScopeGuard { entered: Some((t, depth)) }
+}
+
+impl Drop for ScopeGuard {
+    #[inline]
+    fn drop(&mut self) {
+        let Some((t, depth)) = self.entered else { return };
+        t.stack.depth.store(depth, Ordering::Release);
+        let Some(frame) = t.stack.frames.get(depth as usize) else { return };
+        let node = frame.node.load(Ordering::Relaxed);
+        t.calls.add(node);
+        if let Some(scope) = nodes::scope(node) {
+            let flagged = frame.flagged.load(Ordering::Relaxed);
+            let tid = t.tid.load(Ordering::Relaxed);
+            scope.check_threshold(node, frame.start_ns.load(Ordering::Relaxed), flagged, tid, None);
+        }
+    }
+}
+
+/// Wraps a future so that its scope is recorded while it is alive.
+#[inline]
+pub fn instrument<F: Future>(scope: &'static Scope, future: F) -> Instrumented<F> {
+    // Capture off at the call: the future stays untracked for its whole life.
+    let link = if switch::is_enabled() { Link::Fresh } else { Link::Untracked };
+    Instrumented { future, scope, link }
+}
+
+/// Where an instrumented future sits in its task's record.
+#[derive(Debug)]
+enum Link {
+    /// Not polled yet.
+    Fresh,
+    /// Not recorded (capture was off at the first poll, or no room).
+    Untracked,
+    /// A frame in `rec`, which belongs to task `serial`; a root owns the
+    /// record (pool index `root`, `NOT_ROOT` for nested futures).
+    Active { rec: &'static tasks::TaskRecord, serial: u64, slot: u32, root: u32 },
+    /// Completed or dropped.
+    Done,
+}
+
+pin_project_lite::pin_project! {
+    /// A future recorded under a scope.
+    #[derive(Debug)]
+    #[project = InstrumentedProj]
+    pub struct Instrumented<F> {
+        #[pin]
+        future: F,
+        scope: &'static Scope,
+        link: Link,
+    }
+
+    impl<F> PinnedDrop for Instrumented<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let link = this.project().link;
+            if let Link::Active { .. } = link {
+                finish(link, false);
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let InstrumentedProj { future, scope, link } = self.project();
+        if let Link::Fresh = link {
+            *link = start(scope);
+        }
+        let Link::Active { rec, .. } = *link else { return future.poll(cx) };
+        if let Some(t) = threads::local() {
+            rec.last_tid.store(t.tid.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        let previous = tasks::set_current(Some(rec));
+        let result = future.poll(cx);
+        tasks::set_current(previous);
+        if result.is_ready() {
+            finish(link, true);
+        }
+        result
+    }
+}
+
+const NOT_ROOT: u32 = u32::MAX;
+
+/// First poll: join the task being polled (nested) or take a record (root).
+fn start(scope: &'static Scope) -> Link {
+    if !switch::is_enabled() {
+        return Link::Untracked;
+    }
+    let (rec, root) = match tasks::current() {
+        Some(rec) => (rec, NOT_ROOT),
+        None => match tasks::acquire() {
+            Some((index, rec)) => (rec, index),
+            None => return Link::Untracked,
+        },
+    };
+    let slot = rec.stack.depth.load(Ordering::Relaxed);
+    let Some(frame) = rec.stack.frames.get(slot as usize) else {
+        if root != NOT_ROOT {
+            tasks::release(root);
+        }
+        return Link::Untracked;
+    };
+    frame.set(nodes::child(rec.stack.top_node(), scope), scope.start_ns());
+    rec.stack.depth.store(slot + 1, Ordering::Release);
+    Link::Active { rec, serial: rec.serial.load(Ordering::Relaxed), slot, root }
+}
+
+/// Completion or drop: count the call, check its threshold, free the frame.
+fn finish(link: &mut Link, completed: bool) {
+    let Link::Active { rec, serial, slot, root } = std::mem::replace(link, Link::Done) else { return };
+    // A root future is dropped before the futures it owns: by then its record
+    // may serve another task, which must not be touched.
+    if rec.serial.load(Ordering::Relaxed) != serial {
+        return;
+    }
+    let Some(frame) = rec.stack.frames.get(slot as usize) else { return };
+    let node = frame.node.load(Ordering::Relaxed);
+    if completed {
+        if let Some(t) = threads::local() {
+            t.calls.add(node);
+        }
+        if let Some(scope) = nodes::scope(node) {
+            let (start, flagged) =
+                (frame.start_ns.load(Ordering::Relaxed), frame.flagged.load(Ordering::Relaxed));
+            scope.check_threshold(node, start, flagged, rec.last_tid.load(Ordering::Relaxed), Some(serial));
+        }
+    }
+    frame.node.store(nodes::ROOT, Ordering::Relaxed);
+    // Siblings (join!, select!) may end in any order: drop empty frames off the top.
+    let mut depth = rec.stack.depth.load(Ordering::Relaxed);
+    while depth > 0
+        && rec
+            .stack
+            .frames
+            .get(depth as usize - 1)
+            .is_none_or(|f| f.node.load(Ordering::Relaxed) == nodes::ROOT)
+    {
+        depth -= 1;
+    }
+    rec.stack.depth.store(depth, Ordering::Release);
+    if root != NOT_ROOT {
+        tasks::release(root);
+    }
+}

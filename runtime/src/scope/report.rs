@@ -1,0 +1,143 @@
+//! The logical-stacks section of a thread dump: every thread and task inside
+//! marked calls, grouped like Go's `goroutine?debug=1` (identical stacks once,
+//! with a count) and listed one by one like `debug=2`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use super::frames::FrameView;
+use super::{clock, nodes, tasks, threads};
+
+/// Most tasks listed one by one; the grouped section always covers all.
+pub(crate) const MAX_LISTED_TASKS: usize = 10_000;
+
+/// Who holds a logical stack.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Holder {
+    Thread { tid: i32 },
+    Task { serial: u64, last_tid: i32 },
+}
+
+/// A copy of every logical stack at one instant.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    now_ns: u64,
+    stacks: Vec<(Holder, Vec<FrameView>)>,
+}
+
+/// Reads every live thread's and task's logical stack.
+pub(crate) fn snapshot() -> Snapshot {
+    let now_ns = clock::precise_ns();
+    let mut stacks = Vec::new();
+    for t in threads::all().into_iter().filter(|t| t.is_live()) {
+        let frames = t.stack.snapshot();
+        if !frames.is_empty() {
+            stacks.push((Holder::Thread { tid: t.tid.load(Ordering::Relaxed) }, frames));
+        }
+    }
+    for rec in tasks::in_use() {
+        let frames = rec.stack.snapshot();
+        if !frames.is_empty() {
+            let holder = Holder::Task {
+                serial: rec.serial.load(Ordering::Relaxed),
+                last_tid: rec.last_tid.load(Ordering::Relaxed),
+            };
+            stacks.push((holder, frames));
+        }
+    }
+    stacks.sort_by(|a, b| a.0.cmp(&b.0));
+    Snapshot { now_ns, stacks }
+}
+
+impl Snapshot {
+    /// Number of (threads, tasks) inside marked calls.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let threads = self.stacks.iter().filter(|(h, _)| matches!(h, Holder::Thread { .. })).count();
+        (threads, self.stacks.len() - threads)
+    }
+
+    /// The section text; `names` maps thread ids to names.
+    pub(crate) fn render(&self, names: &HashMap<i32, String>) -> String {
+        let (n_threads, n_tasks) = self.counts();
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "logical stacks: {n_threads} threads and {n_tasks} tasks in #[hotprof::profile] calls"
+        );
+        if self.stacks.is_empty() {
+            return out;
+        }
+        self.render_grouped(&mut out);
+        self.render_each(&mut out, names);
+        out
+    }
+
+    fn elapsed(&self, f: &FrameView) -> f64 {
+        self.now_ns.saturating_sub(f.start_ns) as f64 / 1e9
+    }
+
+    /// debug=1: one entry per distinct stack, biggest groups first.
+    fn render_grouped(&self, out: &mut String) {
+        let mut groups: BTreeMap<(bool, Vec<u32>), Vec<&[FrameView]>> = BTreeMap::new();
+        for (holder, frames) in &self.stacks {
+            let key = (matches!(holder, Holder::Task { .. }), frames.iter().map(|f| f.node).collect());
+            groups.entry(key).or_default().push(frames);
+        }
+        let mut groups: Vec<_> = groups.into_iter().collect();
+        groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        let _ = writeln!(out, "\ngrouped (like goroutine?debug=1):");
+        for ((is_task, _), members) in groups {
+            let kind = if is_task { "tasks" } else { "threads" };
+            let _ = writeln!(out, "\n{} {kind} @", members.len());
+            let Some(first) = members.first() else { continue };
+            for (depth, f) in first.iter().enumerate().rev() {
+                let longest =
+                    members.iter().filter_map(|m| m.get(depth)).map(|f| self.elapsed(f)).fold(0.0, f64::max);
+                let _ = writeln!(out, "#\t{} (longest {longest:.3}s)", scope_label(f.node));
+            }
+        }
+    }
+
+    /// debug=2: every holder with its stack, innermost first, and elapsed times.
+    fn render_each(&self, out: &mut String, names: &HashMap<i32, String>) {
+        let _ = writeln!(out, "\neach (like goroutine?debug=2):");
+        let mut listed_tasks = 0;
+        let mut skipped = 0;
+        for (holder, frames) in &self.stacks {
+            match holder {
+                Holder::Thread { tid } => {
+                    let name = names.get(tid).map_or("?", String::as_str);
+                    let _ = writeln!(out, "\nthread {tid} \"{name}\":");
+                }
+                Holder::Task { serial, last_tid } => {
+                    if listed_tasks == MAX_LISTED_TASKS {
+                        skipped += 1;
+                        continue;
+                    }
+                    listed_tasks += 1;
+                    let _ = writeln!(out, "\ntask {serial} [last polled on thread {last_tid}]:");
+                }
+            }
+            for f in frames.iter().rev() {
+                let _ = writeln!(out, "{}, elapsed {:.3}s", scope_label(f.node), self.elapsed(f));
+                if let Some(scope) = nodes::scope(f.node) {
+                    let (file, line) = scope.location();
+                    let _ = writeln!(out, "\t{file}:{line}");
+                }
+            }
+        }
+        if skipped > 0 {
+            let _ =
+                writeln!(out, "\n...{skipped} more tasks not listed (the grouped section counts them)...");
+        }
+    }
+}
+
+fn scope_label(node: u32) -> &'static str {
+    match nodes::scope(node) {
+        Some(scope) => scope.name(),
+        None if node == nodes::OVERFLOW => "(more distinct stacks than hotprof tracks)",
+        None => "?",
+    }
+}

@@ -1,0 +1,7 @@
+#[hotprof::profile]
+#[hotprof::profile(name = "again")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[hotprof::profile(name = "checkout", threshold = "1s", name = "pay")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

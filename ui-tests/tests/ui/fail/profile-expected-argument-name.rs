@@ -1,0 +1,6 @@
+#[hotprof::profile("checkout")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

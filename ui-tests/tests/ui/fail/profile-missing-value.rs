@@ -1,0 +1,6 @@
+#[hotprof::profile(name, threshold =)]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

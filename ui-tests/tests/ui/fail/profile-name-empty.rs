@@ -1,0 +1,6 @@
+#[hotprof::profile(name = "")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

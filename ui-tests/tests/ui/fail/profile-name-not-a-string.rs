@@ -1,0 +1,6 @@
+#[hotprof::profile(name = 5)]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[hotprof::profile(name = Cart::checkout)]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

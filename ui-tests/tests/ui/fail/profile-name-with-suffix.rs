@@ -1,0 +1,6 @@
+#[hotprof::profile(name = "checkout"_name)]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[hotprof::profile]
+struct Cart {
+    items: Vec<u32>,
+}
+
+fn main() {}

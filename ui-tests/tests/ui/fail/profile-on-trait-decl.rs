@@ -1,0 +1,6 @@
+trait Shape {
+    #[hotprof::profile]
+    fn area(&self) -> f64;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[hotprof::profile(threshold = "")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

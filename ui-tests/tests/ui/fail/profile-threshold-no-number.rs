@@ -1,0 +1,6 @@
+#[hotprof::profile(threshold = "-5ms")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[hotprof::profile(threshold = "200")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[hotprof::profile(threshold = "200 ms")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[hotprof::profile(threshold = "20000000000s")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[hotprof::profile(threshold = 200ms)]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

@@ -1,0 +1,6 @@
+#[hotprof::profile(threshold = "0ms")]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}

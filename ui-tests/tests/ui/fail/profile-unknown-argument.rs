@@ -1,0 +1,6 @@
+#[hotprof::profile(threshhold = "200ms", enabled = true)]
+fn checkout() {}
+
+fn main() {
+    checkout();
+}
