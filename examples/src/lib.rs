@@ -116,3 +116,22 @@ pub fn signal_blocking_worker() {
     }
     sleepy_worker();
 }
+
+static HOT_SINK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Burns a whole core in its own body (no calls, even unoptimised): the
+/// function a CPU profile should find on top.
+#[inline(never)]
+pub fn hot_loop() {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut i: u32 = 0;
+    loop {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        i = i.wrapping_add(1);
+        if i == 0 {
+            HOT_SINK.store(x, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}

@@ -12,6 +12,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("HOTPROF", "on", "capture on or off: on|off|true|false|1|0|yes|no"),
     ("HOTPROF_DIR", "./hotprof", "folder for dumps (created 0700)"),
     ("HOTPROF_DUMP_TIMEOUT", "1s", "how long a dump waits for each thread to answer"),
+    ("HOTPROF_CPU_SECONDS", "10s", "length of a CPU profile started by SIGUSR2"),
+    ("HOTPROF_CPU_HZ", "99", "CPU samples per second (1 to 1000)"),
     ("HOTPROF_RATE_BURST", "5", "dumps allowed back to back (token bucket size)"),
     ("HOTPROF_RATE_REFILL", "12s", "time to earn back one dump token"),
     ("HOTPROF_MAX_FILES", "50", "most hotprof files kept in the folder; oldest removed first"),
@@ -35,6 +37,8 @@ pub(crate) struct Config {
     pub enabled: bool,
     pub dir: PathBuf,
     pub dump_timeout: Duration,
+    pub cpu_window: Duration,
+    pub cpu_hz: u32,
     pub rate_burst: u32,
     pub rate_refill: Duration,
     pub max_files: usize,
@@ -78,6 +82,10 @@ impl Config {
             "a duration above 0 such as 250ms, 2s or 1m",
         );
         let count = check(|v| v.parse::<u32>().ok().filter(|n| *n > 0).map(drop), "a whole number above 0");
+        let hz = check(
+            |v| v.parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).map(drop),
+            "a whole number from 1 to 1000",
+        );
         let bytes = check(|v| parse_bytes(v).map(drop), "a size such as 256MiB, 1GiB or 1048576");
         let unwinder = check(|v| parse_unwinder(v).map(drop), "one of auto, dwarf, frame-pointers (or fp)");
 
@@ -88,6 +96,9 @@ impl Config {
             dir: PathBuf::from(get("HOTPROF_DIR", dir_default, &|_| Ok(()))),
             dump_timeout: parse_duration(&get("HOTPROF_DUMP_TIMEOUT", "1s", &duration))
                 .unwrap_or(Duration::from_secs(1)),
+            cpu_window: parse_duration(&get("HOTPROF_CPU_SECONDS", "10s", &duration))
+                .unwrap_or(Duration::from_secs(10)),
+            cpu_hz: get("HOTPROF_CPU_HZ", "99", &hz).parse().unwrap_or(99),
             rate_burst: get("HOTPROF_RATE_BURST", "5", &count).parse().unwrap_or(5),
             rate_refill: parse_duration(&get("HOTPROF_RATE_REFILL", "12s", &duration))
                 .unwrap_or(Duration::from_secs(12)),
@@ -172,6 +183,22 @@ mod tests {
         assert_eq!((c.rate_burst, c.rate_refill), (5, Duration::from_secs(12)));
         assert_eq!((c.max_files, c.max_bytes), (50, 256 << 20));
         assert_eq!(c.unwinder, UnwinderChoice::Auto);
+        assert_eq!((c.cpu_window, c.cpu_hz), (Duration::from_secs(10), 99));
+    }
+
+    #[test]
+    fn cpu_settings_are_validated() {
+        let (c, errors) =
+            load(&[("HOTPROF_CPU_HZ", "5000"), ("HOTPROF_CPU_SECONDS", "0s")], MacroArgs::default());
+        assert_eq!((c.cpu_window, c.cpu_hz), (Duration::from_secs(10), 99));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("HOTPROF_CPU_SECONDS=\"0s\": expected a duration above 0"), "{errors:?}");
+        assert!(
+            errors[1].contains("HOTPROF_CPU_HZ=\"5000\": expected a whole number from 1 to 1000"),
+            "{errors:?}"
+        );
+        let (c, _) = load(&[("HOTPROF_CPU_HZ", "250"), ("HOTPROF_CPU_SECONDS", "3s")], MacroArgs::default());
+        assert_eq!((c.cpu_window, c.cpu_hz), (Duration::from_secs(3), 250));
     }
 
     #[test]

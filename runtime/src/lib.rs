@@ -9,6 +9,7 @@
 compile_error!("hotprof supports 64-bit Linux only for now");
 
 mod config;
+mod cpu;
 mod guard;
 mod meta;
 mod output;
@@ -24,6 +25,7 @@ mod sys;
 pub use hotprof_macros::{main, profile};
 
 pub use config::VARIABLES;
+pub use cpu::{CpuError, CpuProfile};
 pub use output::OutputError;
 pub use runtime::DumpError;
 pub use scope::{SlowCall, on_slow_call};
@@ -49,6 +51,14 @@ pub fn dump_threads() -> Result<ThreadDump, DumpError> {
 pub fn scope_profile() -> std::io::Result<Vec<u8>> {
     let rt = runtime::get();
     scope::profile::build(&rt.comments(runtime::Trigger::Api))
+}
+
+/// Profiles the CPU of the whole process for `duration` (at `HOTPROF_CPU_HZ`)
+/// and returns the profile. The session runs on hotprof's own thread; this
+/// call waits for it. One session at a time: a second gets [`CpuError::Busy`].
+/// Subject to the switch and the rate limit. Nothing is written to disk.
+pub fn cpu_profile(duration: std::time::Duration) -> Result<CpuProfile, CpuError> {
+    runtime::get().cpu_profile(runtime::Trigger::Api, duration)
 }
 
 /// Dumps every thread and writes the dump to the output folder, like `SIGUSR1`.

@@ -72,8 +72,18 @@ impl OutputDir {
     /// Writes `contents` atomically as `<app>-<utc>-<pid>-<kind>.<ext>`, then
     /// applies retention. Returns the final path.
     pub(crate) fn write(&self, kind: &str, ext: &str, contents: &[u8]) -> Result<PathBuf, OutputError> {
+        self.write_at(SystemTime::now(), kind, ext, contents)
+    }
+
+    /// Like `write`, with the time stamp given (files of one capture share it).
+    pub(crate) fn write_at(
+        &self,
+        now: SystemTime,
+        kind: &str,
+        ext: &str,
+        contents: &[u8],
+    ) -> Result<PathBuf, OutputError> {
         self.ensure_dir()?;
-        let now = SystemTime::now();
         let mut tmp = tempfile::Builder::new()
             .prefix(&format!("{TEMP_PREFIX}{}-", self.pid))
             .tempfile_in(&self.dir)

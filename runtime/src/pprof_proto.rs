@@ -9,7 +9,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 /// A function frame of a sample's stack.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct ProtoFrame {
     pub function: String,
     pub file: String,
@@ -23,7 +23,8 @@ pub(crate) struct ProfileBuilder {
     string_ids: HashMap<String, i64>,
     sample_types: Vec<(i64, i64)>,
     functions: HashMap<ProtoFrame, u64>,
-    samples: Vec<(Vec<u64>, Vec<i64>)>,
+    /// (location ids, values, labels as (key, value) string ids).
+    samples: Vec<(Vec<u64>, Vec<i64>, Vec<(i64, i64)>)>,
     comments: Vec<i64>,
     time_nanos: i64,
     duration_nanos: i64,
@@ -69,6 +70,12 @@ impl ProfileBuilder {
 
     /// Adds a sample; `stack` is innermost first.
     pub(crate) fn sample(&mut self, stack: &[ProtoFrame], values: &[i64]) {
+        self.sample_labeled(stack, values, &[]);
+    }
+
+    /// Adds a sample with string labels (e.g. `thread`).
+    pub(crate) fn sample_labeled(&mut self, stack: &[ProtoFrame], values: &[i64], labels: &[(&str, &str)]) {
+        let labels = labels.iter().map(|(k, v)| (self.string(k), self.string(v))).collect();
         let ids = stack
             .iter()
             .map(|f| {
@@ -76,7 +83,7 @@ impl ProfileBuilder {
                 *self.functions.entry(f.clone()).or_insert(next)
             })
             .collect();
-        self.samples.push((ids, values.to_vec()));
+        self.samples.push((ids, values.to_vec(), labels));
     }
 
     /// Encodes and gzips the profile.
@@ -91,10 +98,16 @@ impl ProfileBuilder {
         for (t, u) in &self.sample_types {
             message(&mut out, 1, &value_type(*t, *u));
         }
-        for (locations, values) in &self.samples {
+        for (locations, values, labels) in &self.samples {
             let mut s = Vec::new();
             packed(&mut s, 1, locations.iter().copied());
             packed(&mut s, 2, values.iter().map(|v| *v as u64));
+            for (key, value) in labels {
+                let mut l = Vec::new();
+                varint_field(&mut l, 1, *key as u64);
+                varint_field(&mut l, 2, *value as u64);
+                message(&mut s, 3, &l);
+            }
             message(&mut out, 2, &s);
         }
         for &(id, name, file, line) in &frames {

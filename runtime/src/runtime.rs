@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Config, MacroArgs};
+use crate::cpu::{CpuError, CpuProfile, Session};
 use crate::guard::{RefusalLog, TokenBucket};
 use crate::meta::{self, AppInfo};
 use crate::output::{OutputDir, OutputError};
@@ -79,6 +80,7 @@ pub(crate) struct Runtime {
     limiter: Mutex<(TokenBucket, RefusalLog)>,
     /// Slow-call events have their own bucket, so a burst of them cannot use up SIGUSR1's.
     slow_limiter: Mutex<(TokenBucket, RefusalLog)>,
+    cpu_limiter: Mutex<(TokenBucket, RefusalLog)>,
     off_log: Mutex<RefusalLog>,
 }
 
@@ -144,6 +146,7 @@ impl Runtime {
         let rt = Runtime {
             limiter: bucket(),
             slow_limiter: bucket(),
+            cpu_limiter: bucket(),
             off_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
             symbolizer: Mutex::new(Symbolizer::default()),
             config,
@@ -290,6 +293,85 @@ impl Runtime {
             ("trigger", trigger.to_string()),
             ("unwinder", unwinder.to_string()),
         ]
+    }
+
+    /// Runs a CPU session on a `hotprof-cpu` thread and waits for it.
+    pub(crate) fn cpu_profile(&self, trigger: Trigger, duration: Duration) -> Result<CpuProfile, CpuError> {
+        let session = self.start_cpu()?;
+        let (hz, comments) = (self.config.cpu_hz, self.comments(trigger));
+        let safe = stacks::dwarf_unwind_is_signal_safe();
+        std::thread::Builder::new()
+            .name("hotprof-cpu".into())
+            .spawn(move || session.run(duration, hz, safe, &comments))
+            .map_err(|e| CpuError::Profiler(format!("cannot start the hotprof-cpu thread: {e}")))?
+            .join()
+            .unwrap_or_else(|_| Err(CpuError::Profiler("the hotprof-cpu thread panicked".into())))
+    }
+
+    /// Switch, one-session slot, rate limit: in that order, so a busy or
+    /// disabled request costs no token.
+    fn start_cpu(&self) -> Result<Session, CpuError> {
+        if !switch::is_enabled() {
+            return Err(CpuError::Disabled);
+        }
+        let session = Session::claim()?;
+        let mut guard = lock(&self.cpu_limiter);
+        if guard.0.try_take(Instant::now()) {
+            return Ok(session);
+        }
+        let retry_after = guard.0.wait_time();
+        if let Some(unlogged) = guard.1.refuse(Instant::now(), 1) {
+            let total = guard.1.total();
+            drop(guard);
+            self.error(&format!(
+                "CPU profile refused by the rate limit (next in {:.1}s); {unlogged} more refused since the last notice, {total} in all",
+                retry_after.as_secs_f64()
+            ));
+        }
+        Err(CpuError::RateLimited { retry_after })
+    }
+
+    /// The SIGUSR2 path: starts a CPU session of `HOTPROF_CPU_SECONDS` on its
+    /// own thread and writes its files; the signal thread returns at once.
+    pub(crate) fn on_cpu_signal(&'static self, name: &'static str) {
+        let session = match self.start_cpu() {
+            Ok(s) => s,
+            Err(CpuError::RateLimited { .. }) => return, // logged once per window
+            Err(e) => return self.notice(&format!("{name} ignored: {e}")),
+        };
+        let window = self.config.cpu_window;
+        self.notice(&format!(
+            "{name}: CPU profile started for {:.1}s at {} Hz",
+            window.as_secs_f64(),
+            self.config.cpu_hz
+        ));
+        let comments = self.comments(Trigger::Signal(name));
+        let spawned = std::thread::Builder::new().name("hotprof-cpu".into()).spawn(move || {
+            let safe = stacks::dwarf_unwind_is_signal_safe();
+            match session.run(window, self.config.cpu_hz, safe, &comments) {
+                Ok(profile) => self.write_cpu_profile(&profile),
+                Err(e) => self.error(&format!("CPU profile failed: {e}")),
+            }
+        });
+        if let Err(e) = spawned {
+            self.error(&format!("cannot start the hotprof-cpu thread: {e}"));
+        }
+    }
+
+    fn write_cpu_profile(&self, profile: &CpuProfile) {
+        let now = SystemTime::now();
+        let files: [(&str, &[u8]); 3] =
+            [("pb.gz", &profile.pprof_gz), ("svg", &profile.svg), ("folded", profile.folded.as_bytes())];
+        for (ext, bytes) in files {
+            match self.output.write_at(now, "cpu", ext, bytes) {
+                Ok(path) => self.notice(&format!(
+                    "CPU profile ({} samples) written to {}",
+                    profile.samples,
+                    path.display()
+                )),
+                Err(e) => self.error(&format!("CPU profile file lost: {e}")),
+            }
+        }
     }
 
     /// The file header as pprof comments.

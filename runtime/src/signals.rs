@@ -1,11 +1,12 @@
-//! The `hotprof-signals` thread: signal-hook turns SIGUSR1 into a message to
-//! this thread, which does the work; the signal handler itself does nothing else.
+//! The `hotprof-signals` thread: signal-hook turns SIGUSR1 and SIGUSR2 into
+//! messages to this thread, which does the work (CPU sessions run on a thread
+//! of their own); the signal handlers themselves do nothing else.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use signal_hook::consts::SIGUSR1;
+use signal_hook::consts::{SIGUSR1, SIGUSR2};
 use signal_hook::iterator::{Handle, Signals};
 
 use crate::runtime::Runtime;
@@ -26,7 +27,7 @@ impl SignalThread {
     /// process) and starts the thread that serves them.
     pub(crate) fn start(rt: &'static Runtime) -> io::Result<SignalThread> {
         sys::count_deliveries(SIGUSR1, &USR1_DELIVERED)?;
-        let mut signals = Signals::new([SIGUSR1])?;
+        let mut signals = Signals::new([SIGUSR1, SIGUSR2])?;
         let handle = signals.handle();
         let thread = std::thread::Builder::new().name("hotprof-signals".into()).spawn(move || {
             for sig in signals.forever() {
@@ -34,6 +35,8 @@ impl SignalThread {
                     // One iteration stands for every delivery since the last one.
                     let delivered = USR1_DELIVERED.swap(0, Ordering::Relaxed).max(1);
                     rt.on_dump_signal("SIGUSR1", delivered);
+                } else if sig == SIGUSR2 {
+                    rt.on_cpu_signal("SIGUSR2");
                 }
             }
         })?;
@@ -41,7 +44,7 @@ impl SignalThread {
     }
 
     pub(crate) fn names(&self) -> &'static str {
-        "SIGUSR1"
+        "SIGUSR1 -> thread dump, SIGUSR2 -> CPU profile"
     }
 
     /// Stops serving signals and waits for a dump in progress to finish. The

@@ -255,3 +255,12 @@ pub(crate) fn count_deliveries(sig: c_int, counter: &'static std::sync::atomic::
     }
     .map(drop)
 }
+
+/// Sets `sig` to be ignored if nobody handles it (default action), so that a
+/// stray signal cannot terminate the process (pprof-rs#288).
+pub(crate) fn ignore_if_default(sig: c_int) {
+    if signal_is_unused(sig) {
+        // SAFETY: SIG_IGN is a valid disposition for any catchable signal.
+        unsafe { libc::signal(sig, libc::SIG_IGN) };
+    }
+}

@@ -3,6 +3,7 @@
 //! Threads: `sleeper`, `spinner`, `waiter`, `pinger` (a TCP ping server), two
 //! tokio workers, and optionally `--extra N` sleepers, `--malloc N` threads
 //! churning the allocator and `--loader N` threads churning the dynamic loader.
+//! `--hot N` adds threads that burn a core each in `hot_loop`.
 //! `--blocker` adds a thread that blocks every signal; `--panic` panics in main
 //! after 200 ms. `--exit-after SECS` ends it (default: run forever).
 
@@ -10,8 +11,8 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use hotprof_examples::{
-    arg, loader_churn, malloc_churn, serve_ping, signal_blocking_worker, sleepy_worker, spawn_named,
-    spinning_worker, waiting_worker,
+    arg, hot_loop, loader_churn, malloc_churn, serve_ping, signal_blocking_worker, sleepy_worker,
+    spawn_named, spinning_worker, waiting_worker,
 };
 
 #[hotprof::main]
@@ -20,6 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let extra: usize = arg("--extra", 0);
     let malloc: usize = arg("--malloc", 0);
     let loader: usize = arg("--loader", 0);
+    let hot: usize = arg("--hot", 0);
     let exit_after: u64 = arg("--exit-after", 0);
     let blocker = std::env::args().any(|a| a == "--blocker");
     let panic = std::env::args().any(|a| a == "--panic");
@@ -38,6 +40,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for i in 0..loader {
         spawn_named(&format!("loader-{i}"), loader_churn);
+    }
+    for i in 0..hot {
+        spawn_named(&format!("burner-{i}"), hot_loop);
     }
     if blocker {
         spawn_named("blocker", signal_blocking_worker);

@@ -19,6 +19,13 @@ use crate::config::UnwinderChoice;
 use crate::sys;
 use slots::{Progress, Unwinder};
 
+/// True when DWARF unwinding inside a signal handler is safe in this process
+/// (lock-free `_dl_find_object` in glibc, used by libgcc 12+).
+pub(crate) fn dwarf_unwind_is_signal_safe() -> bool {
+    static SAFE: OnceLock<bool> = OnceLock::new();
+    *SAFE.get_or_init(|| sys::toolchain().dwarf_unwind_is_signal_safe())
+}
+
 /// The capture signal and unwinder, chosen once per process.
 #[derive(Debug)]
 pub(crate) struct CaptureSetup {

@@ -1,0 +1,135 @@
+//! CPU profiles on SIGUSR2 in a real process: the three files, read by
+//! `go tool pprof` and an XML parser; one session at a time; SIGPROF after a
+//! session; SIGUSR1 during one; many busy threads under malloc load.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn cpu_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(&format!("-cpu.{ext}")))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn wait_cpu_sets(svc: &Service, n: usize) -> bool {
+    wait_until(WAIT, || ["pb.gz", "svg", "folded"].iter().all(|ext| cpu_files(&svc.dir, ext).len() >= n))
+}
+
+fn go_pprof(args: &[&str], file: &Path) -> String {
+    let out =
+        Command::new("go").arg("tool").arg("pprof").args(args).arg(file).output().expect("go tool pprof");
+    assert!(out.status.success(), "go tool pprof {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn sigusr2_writes_a_cpu_profile_that_go_flamegraph_tools_read() {
+    let dir = fresh_dir("cpu");
+    let svc = Service::start(&dir, &["--hot", "1"], &[("HOTPROF_CPU_SECONDS", "2s")]);
+    svc.kill("USR2");
+    assert!(wait_cpu_sets(&svc, 1), "{}", svc.stderr());
+    let pb = &cpu_files(&dir, "pb.gz")[0];
+
+    // The hot function is among the top entries, symbolized without the binary at hand.
+    let top = go_pprof(&["-top", "-nodecount=10"], pb);
+    let listing: Vec<&str> =
+        top.lines().skip_while(|l| !l.trim_start().starts_with("flat")).skip(1).collect();
+    assert!(listing.iter().any(|l| l.contains("hot_loop")), "{top}");
+    assert!(top.contains("Type: cpu"), "{top}");
+
+    let comments = go_pprof(&["-comments"], pb);
+    for needle in ["app: demo-service", &format!("pid: {}", svc.pid), "trigger: signal SIGUSR2", "host: "] {
+        assert!(comments.contains(needle), "{needle} missing in comments:\n{comments}");
+    }
+    // Threads are told apart by a `thread` label.
+    let tags = go_pprof(&["-tags"], pb);
+    assert!(tags.contains("burner-0"), "{tags}");
+
+    let svg = std::fs::read(&cpu_files(&dir, "svg")[0]).unwrap();
+    let mut reader = quick_xml::Reader::from_reader(&svg[..]);
+    let mut buf = Vec::new();
+    let mut elements = 0;
+    loop {
+        match reader.read_event_into(&mut buf).expect("the SVG parses as XML") {
+            quick_xml::events::Event::Eof => break,
+            quick_xml::events::Event::Start(_) | quick_xml::events::Event::Empty(_) => elements += 1,
+            _ => {}
+        }
+        buf.clear();
+    }
+    assert!(elements > 10);
+    assert!(String::from_utf8_lossy(&svg).contains("hot_loop"));
+
+    let folded = std::fs::read_to_string(&cpu_files(&dir, "folded")[0]).unwrap();
+    assert!(!folded.is_empty());
+    for line in folded.lines() {
+        let (stack, count) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no count: {line}"));
+        assert!(count.parse::<u64>().unwrap() > 0, "{line}");
+        assert!(stack.split(';').all(|f| !f.is_empty()), "empty frame: {line}");
+    }
+    assert!(folded.lines().any(|l| l.starts_with("burner-0;") && l.contains("hot_loop")), "{folded}");
+}
+
+#[test]
+fn two_sigusr2_back_to_back_give_one_profile_and_one_busy_answer() {
+    let dir = fresh_dir("cpu-busy");
+    let mut svc = Service::start(&dir, &["--hot", "1"], &[("HOTPROF_CPU_SECONDS", "2s")]);
+    svc.kill("USR2");
+    assert!(svc.wait_stderr("CPU profile started", WAIT));
+    svc.kill("USR2");
+    assert!(svc.wait_stderr("SIGUSR2 ignored: a CPU profile is already running", WAIT), "{}", svc.stderr());
+    assert!(wait_cpu_sets(&svc, 1));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(cpu_files(&dir, "pb.gz").len(), 1);
+    assert!(svc.alive());
+}
+
+#[test]
+fn sigprof_after_a_session_and_sigusr1_during_one_are_harmless() {
+    let dir = fresh_dir("cpu-prof");
+    let mut svc = Service::start(&dir, &["--hot", "1"], &[("HOTPROF_CPU_SECONDS", "2s")]);
+    svc.kill("USR2");
+    assert!(svc.wait_stderr("CPU profile started", WAIT));
+    svc.kill("USR1");
+    let dumps = svc.wait_dumps(1, WAIT);
+    assert_eq!(dumps.len(), 1, "a thread dump during a CPU session: {}", svc.stderr());
+    assert!(wait_cpu_sets(&svc, 1));
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..5 {
+        svc.kill("PROF");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(svc.alive(), "a late SIGPROF killed the process");
+    assert!(svc.ping());
+}
+
+#[test]
+fn many_busy_threads_under_malloc_load_profile_without_deadlock() {
+    let dir = fresh_dir("cpu-many");
+    let env = [("HOTPROF_CPU_SECONDS", "5s"), ("HOTPROF_RATE_BURST", "10")];
+    let mut svc = Service::start(&dir, &["--hot", "60", "--malloc", "4"], &env);
+    for round in 1..=2 {
+        svc.kill("USR2");
+        assert!(wait_cpu_sets(&svc, round), "round {round}: {}", svc.stderr());
+        let folded = std::fs::read_to_string(cpu_files(&dir, "folded").last().unwrap()).unwrap();
+        let threads: std::collections::HashSet<&str> =
+            folded.lines().filter_map(|l| l.split(';').next()).filter(|t| t.starts_with("burner-")).collect();
+        assert!(threads.len() >= 30, "round {round}: only {} burner threads sampled", threads.len());
+    }
+    assert!(svc.alive());
+    assert!(svc.ping());
+}
