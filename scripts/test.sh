@@ -15,4 +15,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The commit every hotprof file records (the metadata tests check it).
+HOTPROF_GIT_COMMIT="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+export HOTPROF_GIT_COMMIT
+
 cargo test --workspace "$@"

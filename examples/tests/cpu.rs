@@ -39,7 +39,8 @@ fn go_pprof(args: &[&str], file: &Path) -> String {
 #[test]
 fn sigusr2_writes_a_cpu_profile_that_go_flamegraph_tools_read() {
     let dir = fresh_dir("cpu");
-    let svc = Service::start(&dir, &["--hot", "1"], &[("HOTPROF_CPU_SECONDS", "2s")]);
+    let env = [("HOTPROF_CPU_SECONDS", "2s"), ("POD_NAME", "checkout-7d9f"), ("POD_NAMESPACE", "shop")];
+    let svc = Service::start(&dir, &["--hot", "1"], &env);
     svc.kill("USR2");
     assert!(wait_cpu_sets(&svc, 1), "{}", svc.stderr());
     let pb = &cpu_files(&dir, "pb.gz")[0];
@@ -52,7 +53,20 @@ fn sigusr2_writes_a_cpu_profile_that_go_flamegraph_tools_read() {
     assert!(top.contains("Type: cpu"), "{top}");
 
     let comments = go_pprof(&["-comments"], pb);
-    for needle in ["app: demo-service", &format!("pid: {}", svc.pid), "trigger: signal SIGUSR2", "host: "] {
+    // The commit is the one the build saw (scripts/test.sh exports it).
+    let commit = option_env!("HOTPROF_GIT_COMMIT").or(option_env!("GIT_COMMIT")).unwrap_or("unknown");
+    let expected = [
+        format!("app: demo-service {}", env!("CARGO_PKG_VERSION")),
+        format!("commit: {commit}"),
+        format!("pid: {}", svc.pid),
+        "build: x86_64-unknown-linux-gnu debug".to_string(),
+        "pod: checkout-7d9f".to_string(),
+        "namespace: shop".to_string(),
+        "process started: ".to_string(),
+        "trigger: signal SIGUSR2".to_string(),
+        "host: ".to_string(),
+    ];
+    for needle in &expected {
         assert!(comments.contains(needle), "{needle} missing in comments:\n{comments}");
     }
     // Threads are told apart by a `thread` label.

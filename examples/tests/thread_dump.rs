@@ -41,7 +41,7 @@ fn sigusr1_dumps_every_named_thread_with_its_function() {
     assert_eq!(header_value(&header, "trigger"), "signal SIGUSR1");
     assert!(header_value(&header, "binary").ends_with("/demo-service"));
     assert!(header_value(&header, "unwinder").starts_with("dwarf"), "{header:?}");
-    for key in ["host", "time", "threads", "capture"] {
+    for key in ["host", "time", "threads", "capture", "commit", "build", "process started"] {
         header_value(&header, key);
     }
 

@@ -50,6 +50,11 @@ fn guard(args: &MainArgs) -> TokenStream {
             ::core::env!("CARGO_PKG_VERSION"),
             ::core::option_env!("CARGO_BIN_NAME"),
         )
+        .build_info(
+            ::core::option_env!("HOTPROF_GIT_COMMIT"),
+            ::core::option_env!("GIT_COMMIT"),
+            ::core::cfg!(debug_assertions),
+        )
         #dir
         #enabled
         .install();

@@ -73,6 +73,7 @@ pub mod __private {
     pub use crate::scope::{Instrumented, Scope, ScopeGuard, enter, instrument};
 
     use crate::config::MacroArgs;
+    use crate::meta::BuildInfo;
     use crate::runtime;
     use crate::signals::SignalThread;
 
@@ -82,6 +83,7 @@ pub mod __private {
         pkg_name: &'static str,
         pkg_version: &'static str,
         bin_name: Option<&'static str>,
+        build: BuildInfo,
         args: MacroArgs,
     }
 
@@ -92,7 +94,27 @@ pub mod __private {
             pkg_version: &'static str,
             bin_name: Option<&'static str>,
         ) -> Self {
-            MainArgs { pkg_name, pkg_version, bin_name, args: MacroArgs { dir: None, enabled: None } }
+            MainArgs {
+                pkg_name,
+                pkg_version,
+                bin_name,
+                build: BuildInfo { commit: None, debug: None },
+                args: MacroArgs { dir: None, enabled: None },
+            }
+        }
+
+        /// Build facts of the user's crate: the git commit from
+        /// `HOTPROF_GIT_COMMIT` (else `GIT_COMMIT`) at build time, and whether
+        /// it was built with debug assertions.
+        pub const fn build_info(
+            mut self,
+            commit: Option<&'static str>,
+            fallback: Option<&'static str>,
+            debug: bool,
+        ) -> Self {
+            self.build =
+                BuildInfo { commit: if commit.is_some() { commit } else { fallback }, debug: Some(debug) };
+            self
         }
 
         /// `dir = "..."`.
@@ -109,7 +131,8 @@ pub mod __private {
 
         /// Installs hotprof; the returned guard shuts it down when dropped.
         pub fn install(self) -> InstallGuard {
-            let Some(rt) = runtime::install(&self.args, self.pkg_name, self.bin_name, self.pkg_version)
+            let Some(rt) =
+                runtime::install(&self.args, self.pkg_name, self.bin_name, self.pkg_version, self.build)
             else {
                 return InstallGuard { signals: None };
             };

@@ -2,6 +2,19 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Build facts captured in the user's crate by `#[hotprof::main]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildInfo {
+    /// Git commit, from `HOTPROF_GIT_COMMIT` or `GIT_COMMIT` at build time.
+    pub commit: Option<&'static str>,
+    /// `cfg!(debug_assertions)` of the user's crate; `None` without the macro.
+    pub debug: Option<bool>,
+}
+
+/// Kubernetes downward-API variables copied into metadata when set.
+const KUBERNETES: &[(&str, &str)] =
+    &[("pod", "POD_NAME"), ("namespace", "POD_NAMESPACE"), ("pod uid", "POD_UID"), ("node", "NODE_NAME")];
+
 /// Identity of the watched service and its process.
 #[derive(Debug, Clone)]
 pub(crate) struct AppInfo {
@@ -13,10 +26,18 @@ pub(crate) struct AppInfo {
     pub pid: u32,
     pub host: String,
     pub started: SystemTime,
+    pub build: BuildInfo,
+    /// (label, value) of the Kubernetes variables that are set.
+    pub kubernetes: Vec<(&'static str, String)>,
 }
 
 impl AppInfo {
-    pub(crate) fn new(pkg_name: Option<&str>, bin_name: Option<&str>, version: Option<&str>) -> Self {
+    pub(crate) fn new(
+        pkg_name: Option<&str>,
+        bin_name: Option<&str>,
+        version: Option<&str>,
+        build: BuildInfo,
+    ) -> Self {
         let binary = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
         let exe_name = binary.rsplit('/').next().unwrap_or("app").to_string();
         let name = bin_name.or(pkg_name).map(str::to_string).unwrap_or(exe_name);
@@ -27,7 +48,32 @@ impl AppInfo {
             pid: std::process::id(),
             host: hostname(),
             started: process_start(),
+            build,
+            kubernetes: KUBERNETES
+                .iter()
+                .filter_map(|(label, var)| Some((*label, std::env::var(var).ok().filter(|v| !v.is_empty())?)))
+                .collect(),
         }
+    }
+
+    /// Header lines every file carries (text headers, pprof comments).
+    pub(crate) fn header(&self) -> Vec<(&'static str, String)> {
+        let profile = match self.build.debug {
+            Some(true) => "debug",
+            Some(false) => "release",
+            None => "unknown",
+        };
+        let mut h = vec![
+            ("app", format!("{} {}", self.name, self.version)),
+            ("commit", self.build.commit.unwrap_or("unknown").to_string()),
+            ("build", format!("{} {profile}", env!("HOTPROF_TARGET"))),
+            ("binary", self.binary.clone()),
+            ("pid", self.pid.to_string()),
+            ("host", self.host.clone()),
+        ];
+        h.extend(self.kubernetes.iter().map(|(k, v)| (*k, v.clone())));
+        h.push(("process started", rfc3339(self.started)));
+        h
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::{Config, MacroArgs};
 use crate::cpu::{CpuError, CpuProfile, Session};
 use crate::guard::{RefusalLog, TokenBucket};
-use crate::meta::{self, AppInfo};
+use crate::meta::{self, AppInfo, BuildInfo};
 use crate::output::{OutputDir, OutputError};
 use crate::scope::{self, SlowCall};
 use crate::stacks::{self, Symbolizer, ThreadDump};
@@ -91,7 +91,9 @@ const LOG_WINDOW: Duration = Duration::from_secs(10);
 
 /// The runtime, set up from the environment alone if `#[hotprof::main]` did not run.
 pub(crate) fn get() -> &'static Runtime {
-    RUNTIME.get_or_init(|| Runtime::new(&MacroArgs::default(), None, None, None))
+    RUNTIME.get_or_init(|| {
+        Runtime::new(&MacroArgs::default(), AppInfo::new(None, None, None, BuildInfo::default()))
+    })
 }
 
 /// Set up by `#[hotprof::main]`. Returns `None` when hotprof was already set up.
@@ -100,11 +102,12 @@ pub(crate) fn install(
     pkg: &str,
     bin: Option<&str>,
     version: &str,
+    build: BuildInfo,
 ) -> Option<&'static Runtime> {
     let mut fresh = false;
     let rt = RUNTIME.get_or_init(|| {
         fresh = true;
-        Runtime::new(args, Some(pkg), bin, Some(version))
+        Runtime::new(args, AppInfo::new(Some(pkg), bin, Some(version), build))
     });
     if !fresh {
         rt.error("already set up; this #[hotprof::main] changes nothing");
@@ -119,7 +122,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Runtime {
-    fn new(args: &MacroArgs, pkg: Option<&str>, bin: Option<&str>, version: Option<&str>) -> Runtime {
+    fn new(args: &MacroArgs, app: AppInfo) -> Runtime {
         let (mut config, errors) = Config::load(args, |k| std::env::var(k).ok());
         for e in errors {
             stderr_line(&e);
@@ -128,7 +131,6 @@ impl Runtime {
             config.dir = cwd.join(&config.dir);
         }
         switch::set(config.enabled);
-        let app = AppInfo::new(pkg, bin, version);
         let output = OutputDir {
             dir: config.dir.clone(),
             app: app.name.clone(),
@@ -283,16 +285,11 @@ impl Runtime {
     }
 
     fn header(&self, trigger: Trigger, unwinder: &str) -> Vec<(&'static str, String)> {
-        vec![
-            ("app", format!("{} {}", self.app.name, self.app.version)),
-            ("binary", self.app.binary.clone()),
-            ("pid", self.app.pid.to_string()),
-            ("host", self.app.host.clone()),
-            ("time", meta::rfc3339(SystemTime::now())),
-            ("process started", meta::rfc3339(self.app.started)),
-            ("trigger", trigger.to_string()),
-            ("unwinder", unwinder.to_string()),
-        ]
+        let mut h = self.app.header();
+        h.push(("time", meta::rfc3339(SystemTime::now())));
+        h.push(("trigger", trigger.to_string()));
+        h.push(("unwinder", unwinder.to_string()));
+        h
     }
 
     /// Runs a CPU session on a `hotprof-cpu` thread and waits for it.
@@ -445,7 +442,7 @@ impl Runtime {
 
     pub(crate) fn ready_line(&self, signals: &signals::SignalThread) -> String {
         format!(
-            "ready (pid {}, capture {}, {} -> thread dump in {})",
+            "ready (pid {}, capture {}, {}; files in {})",
             self.app.pid,
             if switch::is_enabled() { "on" } else { "off" },
             signals.names(),
