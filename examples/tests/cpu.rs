@@ -12,6 +12,13 @@ use common::*;
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// CPU tests burn cores; run them one at a time so each measures its own load.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn cpu_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .map(|d| {
@@ -38,6 +45,7 @@ fn go_pprof(args: &[&str], file: &Path) -> String {
 
 #[test]
 fn sigusr2_writes_a_cpu_profile_that_go_flamegraph_tools_read() {
+    let _serial = serial();
     let dir = fresh_dir("cpu");
     let env = [("HOTPROF_CPU_SECONDS", "2s"), ("POD_NAME", "checkout-7d9f"), ("POD_NAMESPACE", "shop")];
     let svc = Service::start(&dir, &["--hot", "1"], &env);
@@ -100,6 +108,7 @@ fn sigusr2_writes_a_cpu_profile_that_go_flamegraph_tools_read() {
 
 #[test]
 fn two_sigusr2_back_to_back_give_one_profile_and_one_busy_answer() {
+    let _serial = serial();
     let dir = fresh_dir("cpu-busy");
     let mut svc = Service::start(&dir, &["--hot", "1"], &[("HOTPROF_CPU_SECONDS", "2s")]);
     svc.kill("USR2");
@@ -114,6 +123,7 @@ fn two_sigusr2_back_to_back_give_one_profile_and_one_busy_answer() {
 
 #[test]
 fn sigprof_after_a_session_and_sigusr1_during_one_are_harmless() {
+    let _serial = serial();
     let dir = fresh_dir("cpu-prof");
     let mut svc = Service::start(&dir, &["--hot", "1"], &[("HOTPROF_CPU_SECONDS", "2s")]);
     svc.kill("USR2");
@@ -133,6 +143,7 @@ fn sigprof_after_a_session_and_sigusr1_during_one_are_harmless() {
 
 #[test]
 fn many_busy_threads_under_malloc_load_profile_without_deadlock() {
+    let _serial = serial();
     let dir = fresh_dir("cpu-many");
     let env = [("HOTPROF_CPU_SECONDS", "5s"), ("HOTPROF_RATE_BURST", "10")];
     let mut svc = Service::start(&dir, &["--hot", "60", "--malloc", "4"], &env);
@@ -146,4 +157,31 @@ fn many_busy_threads_under_malloc_load_profile_without_deadlock() {
     }
     assert!(svc.alive());
     assert!(svc.ping());
+}
+
+#[test]
+fn a_storm_of_mixed_signals_stays_within_the_limits() {
+    let _serial = serial();
+    let dir = fresh_dir("cpu-storm");
+    let env = [("HOTPROF_CPU_SECONDS", "1s"), ("HOTPROF_RATE_BURST", "2"), ("HOTPROF_RATE_REFILL", "1m")];
+    let mut svc = Service::start(&dir, &["--hot", "1"], &env);
+    let start = std::time::Instant::now();
+    for i in 0..400 {
+        let sig = if i % 2 == 0 { libc::SIGUSR1 } else { libc::SIGUSR2 };
+        // SAFETY: kill(2) on a child pid we own; no memory is involved.
+        assert_eq!(unsafe { libc::kill(svc.pid, sig) }, 0);
+        if i % 40 == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert!(wait_cpu_sets(&svc, 1), "{}", svc.stderr());
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(svc.alive());
+    assert!(svc.ping());
+    let allowed = 2 + (start.elapsed().as_secs() / 60) as usize;
+    let dumps = dumps(&dir).len();
+    let profiles = cpu_files(&dir, "pb.gz").len();
+    assert!((1..=allowed).contains(&dumps), "{dumps} dumps, the guard allows {allowed}");
+    assert!((1..=allowed).contains(&profiles), "{profiles} CPU profiles, the guard allows {allowed}");
+    assert!(svc.stderr().contains("refused"), "{}", svc.stderr());
 }

@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::guard::GuardConfig;
+
 /// Every environment variable hotprof reads, with its default, for docs and errors.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("HOTPROF", "on", "capture on or off: on|off|true|false|1|0|yes|no"),
@@ -14,8 +16,15 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("HOTPROF_DUMP_TIMEOUT", "1s", "how long a dump waits for each thread to answer"),
     ("HOTPROF_CPU_SECONDS", "10s", "length of a CPU profile started by SIGUSR2"),
     ("HOTPROF_CPU_HZ", "99", "CPU samples per second (1 to 1000)"),
-    ("HOTPROF_RATE_BURST", "5", "dumps allowed back to back (token bucket size)"),
-    ("HOTPROF_RATE_REFILL", "12s", "time to earn back one dump token"),
+    ("HOTPROF_RATE_BURST", "5", "captures of one kind allowed back to back (token bucket size)"),
+    ("HOTPROF_RATE_REFILL", "12s", "time to earn back one token"),
+    ("HOTPROF_LOCK_AFTER", "20", "refusals of one kind within HOTPROF_LOCK_WINDOW that lock it"),
+    ("HOTPROF_LOCK_WINDOW", "10s", "window for counting refusals"),
+    ("HOTPROF_LOCK_COOLDOWN", "1m", "how long a locked kind stays locked"),
+    ("HOTPROF_BREAKER_AFTER", "3", "locks within HOTPROF_BREAKER_WINDOW that open the breaker"),
+    ("HOTPROF_BREAKER_WINDOW", "10m", "window for counting locks"),
+    ("HOTPROF_BREAKER_COOLDOWN", "5m", "first breaker cooldown; doubled on each trip"),
+    ("HOTPROF_BREAKER_MAX", "60m", "longest breaker cooldown"),
     ("HOTPROF_MAX_FILES", "50", "most hotprof files kept in the folder; oldest removed first"),
     ("HOTPROF_MAX_BYTES", "256MiB", "most bytes of hotprof files kept in the folder"),
     ("HOTPROF_UNWINDER", "auto", "auto|dwarf|frame-pointers"),
@@ -39,8 +48,7 @@ pub(crate) struct Config {
     pub dump_timeout: Duration,
     pub cpu_window: Duration,
     pub cpu_hz: u32,
-    pub rate_burst: u32,
-    pub rate_refill: Duration,
+    pub guard: GuardConfig,
     pub max_files: usize,
     pub max_bytes: u64,
     pub unwinder: UnwinderChoice,
@@ -99,9 +107,23 @@ impl Config {
             cpu_window: parse_duration(&get("HOTPROF_CPU_SECONDS", "10s", &duration))
                 .unwrap_or(Duration::from_secs(10)),
             cpu_hz: get("HOTPROF_CPU_HZ", "99", &hz).parse().unwrap_or(99),
-            rate_burst: get("HOTPROF_RATE_BURST", "5", &count).parse().unwrap_or(5),
-            rate_refill: parse_duration(&get("HOTPROF_RATE_REFILL", "12s", &duration))
-                .unwrap_or(Duration::from_secs(12)),
+            guard: GuardConfig {
+                burst: get("HOTPROF_RATE_BURST", "5", &count).parse().unwrap_or(5),
+                refill: parse_duration(&get("HOTPROF_RATE_REFILL", "12s", &duration))
+                    .unwrap_or(Duration::from_secs(12)),
+                lock_after: get("HOTPROF_LOCK_AFTER", "20", &count).parse().unwrap_or(20),
+                lock_window: parse_duration(&get("HOTPROF_LOCK_WINDOW", "10s", &duration))
+                    .unwrap_or(Duration::from_secs(10)),
+                lock_cooldown: parse_duration(&get("HOTPROF_LOCK_COOLDOWN", "1m", &duration))
+                    .unwrap_or(Duration::from_secs(60)),
+                breaker_after: get("HOTPROF_BREAKER_AFTER", "3", &count).parse().unwrap_or(3),
+                breaker_window: parse_duration(&get("HOTPROF_BREAKER_WINDOW", "10m", &duration))
+                    .unwrap_or(Duration::from_secs(600)),
+                breaker_cooldown: parse_duration(&get("HOTPROF_BREAKER_COOLDOWN", "5m", &duration))
+                    .unwrap_or(Duration::from_secs(300)),
+                breaker_max: parse_duration(&get("HOTPROF_BREAKER_MAX", "60m", &duration))
+                    .unwrap_or(Duration::from_secs(3600)),
+            },
             max_files: get("HOTPROF_MAX_FILES", "50", &count).parse().unwrap_or(50),
             max_bytes: parse_bytes(&get("HOTPROF_MAX_BYTES", "256MiB", &bytes)).unwrap_or(256 << 20),
             unwinder: parse_unwinder(&get("HOTPROF_UNWINDER", "auto", &unwinder))
@@ -180,7 +202,15 @@ mod tests {
         assert!(c.enabled);
         assert_eq!(c.dir, PathBuf::from("hotprof"));
         assert_eq!(c.dump_timeout, Duration::from_secs(1));
-        assert_eq!((c.rate_burst, c.rate_refill), (5, Duration::from_secs(12)));
+        assert_eq!((c.guard.burst, c.guard.refill), (5, Duration::from_secs(12)));
+        assert_eq!(
+            (c.guard.lock_after, c.guard.lock_window, c.guard.lock_cooldown),
+            (20, Duration::from_secs(10), Duration::from_secs(60))
+        );
+        assert_eq!(
+            (c.guard.breaker_after, c.guard.breaker_cooldown, c.guard.breaker_max),
+            (3, Duration::from_secs(300), Duration::from_secs(3600))
+        );
         assert_eq!((c.max_files, c.max_bytes), (50, 256 << 20));
         assert_eq!(c.unwinder, UnwinderChoice::Auto);
         assert_eq!((c.cpu_window, c.cpu_hz), (Duration::from_secs(10), 99));
@@ -235,14 +265,14 @@ mod tests {
         let (c, errors) = load(&[("HOTPROF", ""), ("HOTPROF_RATE_BURST", " ")], MacroArgs::default());
         assert!(errors.is_empty());
         assert!(c.enabled);
-        assert_eq!(c.rate_burst, 5);
+        assert_eq!(c.guard.burst, 5);
     }
 
     #[test]
     fn zero_counts_are_rejected() {
         let (c, errors) =
             load(&[("HOTPROF_RATE_BURST", "0"), ("HOTPROF_MAX_FILES", "-3")], MacroArgs::default());
-        assert_eq!((c.rate_burst, c.max_files), (5, 50));
+        assert_eq!((c.guard.burst, c.max_files), (5, 50));
         assert_eq!(errors.len(), 2);
     }
 

@@ -40,9 +40,11 @@ pub enum CpuError {
     Busy,
     /// Capture is switched off.
     Disabled,
-    /// The rate limit refused the request; try again after the given time.
-    RateLimited {
-        /// Time until the limiter allows the next session.
+    /// The guard refused the request; try again after the given time.
+    Refused {
+        /// Rate limit, window lock or breaker.
+        reason: crate::Refusal,
+        /// Time until the guard may let the next session through.
         retry_after: Duration,
     },
     /// The profiler failed.
@@ -56,12 +58,8 @@ impl fmt::Display for CpuError {
             CpuError::Disabled => {
                 f.write_str("capture is off; turn it on with hotprof::enable() or HOTPROF=on")
             }
-            CpuError::RateLimited { retry_after } => {
-                write!(
-                    f,
-                    "refused by the rate limit; next CPU profile allowed in {:.1}s",
-                    retry_after.as_secs_f64()
-                )
+            CpuError::Refused { reason, retry_after } => {
+                write!(f, "{}; try again in {:.1}s", reason.describe(), retry_after.as_secs_f64())
             }
             CpuError::Profiler(e) => write!(f, "CPU profiler failed: {e}"),
         }

@@ -1,10 +1,212 @@
-//! Rate limiting for triggers: a token bucket, and refusals that are counted
-//! and logged at most once per window so a signal storm cannot flood the log.
+//! The one guard every trigger passes before it costs anything:
+//!
+//! 1. a token bucket per trigger kind (`burst` back to back, one more per `refill`);
+//! 2. a window lock per kind: `lock_after` rejections within `lock_window`
+//!    lock that kind for `lock_cooldown`;
+//! 3. a breaker over all kinds: `breaker_after` locks within `breaker_window`
+//!    open it, refusing every capture for `breaker_cooldown`, doubled on each
+//!    trip up to `breaker_max`; when the cooldown ends it is half-open: the
+//!    next admitted trigger closes it, the next rejection opens it again.
+//!
+//! Time is passed in, so tests drive the guard with their own clock. Refusals
+//! are counted per kind and logged at most once per window.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// What asks for a capture, for the guard's books.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Thread dumps: SIGUSR1 and the dump API.
+    Dump,
+    /// CPU profiles: SIGUSR2 and the CPU API.
+    Cpu,
+    /// Slow-call events of scoped samplers.
+    Slow,
+}
+
+impl Kind {
+    pub(crate) const ALL: [Kind; 3] = [Kind::Dump, Kind::Cpu, Kind::Slow];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Dump => "thread dump",
+            Kind::Cpu => "CPU profile",
+            Kind::Slow => "slow-call event",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The guard's numbers (see the module docs and the configuration table).
+#[derive(Debug, Clone)]
+pub(crate) struct GuardConfig {
+    pub burst: u32,
+    pub refill: Duration,
+    pub lock_after: u32,
+    pub lock_window: Duration,
+    pub lock_cooldown: Duration,
+    pub breaker_after: u32,
+    pub breaker_window: Duration,
+    pub breaker_cooldown: Duration,
+    pub breaker_max: Duration,
+}
+
+/// Why a trigger was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No token left in the bucket.
+    RateLimited,
+    /// Too many refusals in a short time locked this kind of trigger.
+    Locked,
+    /// Repeated locks opened the breaker: every capture is refused for now.
+    BreakerOpen,
+}
+
+impl Refusal {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Refusal::RateLimited => "refused by the rate limit",
+            Refusal::Locked => "refused: locked after too many refusals",
+            Refusal::BreakerOpen => "refused: the breaker is open after repeated locks",
+        }
+    }
+}
+
+/// Counters of one trigger kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindStats {
+    /// Triggers let through.
+    pub admitted: u64,
+    /// Refused for want of a token.
+    pub rate_limited: u64,
+    /// Refused while the kind was locked.
+    pub locked: u64,
+    /// Refused while the breaker was open.
+    pub breaker: u64,
+    /// Times this kind got locked.
+    pub locks: u64,
+}
+
+impl KindStats {
+    /// Every refusal.
+    pub fn refused(&self) -> u64 {
+        self.rate_limited + self.locked + self.breaker
+    }
+}
+
+#[derive(Debug)]
+struct KindGuard {
+    bucket: TokenBucket,
+    rejections: VecDeque<Instant>,
+    locked_until: Option<Instant>,
+    stats: KindStats,
+}
+
+/// The guard of all kinds.
+#[derive(Debug)]
+pub(crate) struct Guard {
+    config: GuardConfig,
+    kinds: Vec<KindGuard>,
+    locks: VecDeque<Instant>,
+    open_until: Option<Instant>,
+    trips: u32,
+    breaker_trips_total: u64,
+}
+
+impl Guard {
+    pub(crate) fn new(config: GuardConfig, now: Instant) -> Guard {
+        let kinds = Kind::ALL
+            .iter()
+            .map(|_| KindGuard {
+                bucket: TokenBucket::new(config.burst, config.refill, now),
+                rejections: VecDeque::new(),
+                locked_until: None,
+                stats: KindStats::default(),
+            })
+            .collect();
+        Guard { config, kinds, locks: VecDeque::new(), open_until: None, trips: 0, breaker_trips_total: 0 }
+    }
+
+    /// Admits or refuses one trigger of `kind`; on refusal, also says how long until it may pass.
+    pub(crate) fn check(&mut self, kind: Kind, now: Instant) -> Result<(), (Refusal, Duration)> {
+        let half_open = match self.open_until {
+            Some(until) if now < until => {
+                self.kinds[kind.index()].stats.breaker += 1;
+                return Err((Refusal::BreakerOpen, until - now));
+            }
+            Some(_) => true,
+            None => false,
+        };
+        let k = &mut self.kinds[kind.index()];
+        if let Some(until) = k.locked_until.filter(|u| now < *u) {
+            k.stats.locked += 1;
+            return Err((Refusal::Locked, until - now));
+        }
+        if k.bucket.try_take(now) {
+            k.stats.admitted += 1;
+            if half_open {
+                self.open_until = None; // the trial passed: closed again
+            }
+            return Ok(());
+        }
+        k.stats.rate_limited += 1;
+        let retry = k.bucket.wait_time();
+        if half_open {
+            self.open_breaker(now);
+        } else {
+            self.count_rejection(kind, now);
+        }
+        Err((Refusal::RateLimited, retry))
+    }
+
+    fn count_rejection(&mut self, kind: Kind, now: Instant) {
+        let window = self.config.lock_window;
+        let k = &mut self.kinds[kind.index()];
+        k.rejections.push_back(now);
+        while k.rejections.front().is_some_and(|t| now.saturating_duration_since(*t) > window) {
+            k.rejections.pop_front();
+        }
+        if k.rejections.len() < self.config.lock_after as usize {
+            return;
+        }
+        k.rejections.clear();
+        k.locked_until = Some(now + self.config.lock_cooldown);
+        k.stats.locks += 1;
+        self.locks.push_back(now);
+        let window = self.config.breaker_window;
+        while self.locks.front().is_some_and(|t| now.saturating_duration_since(*t) > window) {
+            self.locks.pop_front();
+        }
+        if self.locks.len() >= self.config.breaker_after as usize {
+            self.locks.clear();
+            self.open_breaker(now);
+        }
+    }
+
+    /// Opens the breaker for the base cooldown doubled per earlier trip, capped.
+    fn open_breaker(&mut self, now: Instant) {
+        let factor = 1u32.checked_shl(self.trips.min(30)).unwrap_or(u32::MAX);
+        let cooldown = self.config.breaker_cooldown.saturating_mul(factor).min(self.config.breaker_max);
+        self.open_until = Some(now + cooldown);
+        self.trips += 1;
+        self.breaker_trips_total += 1;
+    }
+
+    pub(crate) fn stats(&self, kind: Kind) -> KindStats {
+        self.kinds[kind.index()].stats
+    }
+
+    /// (is the breaker open now, times it opened).
+    pub(crate) fn breaker(&self, now: Instant) -> (bool, u64) {
+        (self.open_until.is_some_and(|u| now < u), self.breaker_trips_total)
+    }
+}
+
 /// A token bucket: `burst` triggers back to back, then one per `refill`.
-/// Time is passed in, so tests drive it with their own clock.
 #[derive(Debug)]
 pub(crate) struct TokenBucket {
     burst: u32,
@@ -78,27 +280,43 @@ impl RefusalLog {
 mod tests {
     use super::*;
 
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn config() -> GuardConfig {
+        GuardConfig {
+            burst: 2,
+            refill: secs(10),
+            lock_after: 3,
+            lock_window: secs(10),
+            lock_cooldown: secs(60),
+            breaker_after: 2,
+            breaker_window: secs(600),
+            breaker_cooldown: secs(300),
+            breaker_max: secs(1000),
+        }
+    }
+
     #[test]
     fn bucket_allows_burst_then_refills() {
         let t0 = Instant::now();
-        let mut b = TokenBucket::new(3, Duration::from_secs(10), t0);
+        let mut b = TokenBucket::new(3, secs(10), t0);
         assert!((0..3).all(|_| b.try_take(t0)));
         assert!(!b.try_take(t0));
-        assert!(!b.try_take(t0 + Duration::from_secs(9)));
-        assert!(b.try_take(t0 + Duration::from_secs(10)));
-        assert!(!b.try_take(t0 + Duration::from_secs(10)));
-        // A long pause refills to the burst, never beyond.
-        let later = t0 + Duration::from_secs(1000);
+        assert!(!b.try_take(t0 + secs(9)));
+        assert!(b.try_take(t0 + secs(10)));
+        assert!(!b.try_take(t0 + secs(10)));
+        let later = t0 + secs(1000);
         assert!((0..3).all(|_| b.try_take(later)));
         assert!(!b.try_take(later));
-        assert!(b.wait_time() > Duration::from_secs(9));
+        assert!(b.wait_time() > secs(9));
     }
 
     #[test]
     fn storm_is_bounded_by_burst_plus_refill() {
         let t0 = Instant::now();
-        let mut b = TokenBucket::new(5, Duration::from_secs(12), t0);
-        // 1,000 triggers spread over 60 s: at most 5 + 60/12 pass.
+        let mut b = TokenBucket::new(5, secs(12), t0);
         let passed = (0..1000).filter(|i| b.try_take(t0 + Duration::from_millis(60 * i))).count();
         assert_eq!(passed, 5 + 4);
     }
@@ -106,13 +324,89 @@ mod tests {
     #[test]
     fn refusals_log_once_per_window() {
         let t0 = Instant::now();
-        let mut log = RefusalLog::new(Duration::from_secs(10));
+        let mut log = RefusalLog::new(secs(10));
         assert_eq!(log.refuse(t0, 1), Some(0));
         for i in 1..100 {
             assert_eq!(log.refuse(t0 + Duration::from_millis(i), 1), None);
         }
-        assert_eq!(log.refuse(t0 + Duration::from_secs(10), 5), Some(99));
-        assert_eq!(log.refuse(t0 + Duration::from_secs(11), 1), None);
+        assert_eq!(log.refuse(t0 + secs(10), 5), Some(99));
+        assert_eq!(log.refuse(t0 + secs(11), 1), None);
         assert_eq!(log.total(), 106);
+    }
+
+    #[test]
+    fn rejections_in_a_window_lock_the_kind_only() {
+        let t0 = Instant::now();
+        let mut g = Guard::new(config(), t0);
+        assert!(g.check(Kind::Dump, t0).is_ok());
+        assert!(g.check(Kind::Dump, t0).is_ok());
+        for _ in 0..3 {
+            assert_eq!(g.check(Kind::Dump, t0).unwrap_err().0, Refusal::RateLimited);
+        }
+        // Locked now, even once a token is back.
+        let (why, retry) = g.check(Kind::Dump, t0 + secs(20)).unwrap_err();
+        assert_eq!((why, retry), (Refusal::Locked, secs(40)));
+        // Other kinds are not affected.
+        assert!(g.check(Kind::Cpu, t0 + secs(20)).is_ok());
+        // After the cooldown, tokens decide again.
+        assert!(g.check(Kind::Dump, t0 + secs(61)).is_ok());
+        let s = g.stats(Kind::Dump);
+        assert_eq!((s.admitted, s.rate_limited, s.locked, s.locks), (3, 3, 1, 1));
+        assert_eq!(s.refused(), 4);
+    }
+
+    #[test]
+    fn rejections_spread_out_do_not_lock() {
+        let t0 = Instant::now();
+        let mut g = Guard::new(config(), t0);
+        g.check(Kind::Dump, t0).unwrap();
+        g.check(Kind::Dump, t0).unwrap();
+        // One rejection every 6 s: never 3 within 10 s, never locked.
+        let mut locked = false;
+        for i in 0..20 {
+            let t = t0 + Duration::from_secs(6 * i) + Duration::from_millis(1);
+            if let Err((Refusal::Locked, _)) = g.check(Kind::Dump, t) {
+                locked = true;
+            }
+        }
+        assert!(!locked);
+    }
+
+    fn lock(g: &mut Guard, kind: Kind, at: Instant) {
+        while g.check(kind, at).is_ok() {}
+        while !matches!(g.check(kind, at), Err((Refusal::Locked | Refusal::BreakerOpen, _))) {}
+    }
+
+    #[test]
+    fn repeated_locks_open_the_breaker_with_backoff_then_half_open() {
+        let t0 = Instant::now();
+        let mut g = Guard::new(config(), t0);
+        lock(&mut g, Kind::Dump, t0);
+        lock(&mut g, Kind::Cpu, t0 + secs(1));
+        // Two locks within the breaker window: every kind is refused.
+        let (why, retry) = g.check(Kind::Slow, t0 + secs(2)).unwrap_err();
+        assert_eq!((why, retry), (Refusal::BreakerOpen, secs(299)));
+        assert_eq!(g.breaker(t0 + secs(2)), (true, 1));
+        // Half-open after the cooldown: an admitted trigger closes it.
+        let t1 = t0 + secs(302);
+        assert!(g.check(Kind::Slow, t1).is_ok());
+        assert_eq!(g.breaker(t1), (false, 1));
+    }
+
+    #[test]
+    fn a_failed_trial_reopens_the_breaker_doubled_up_to_the_cap() {
+        let t0 = Instant::now();
+        // Buckets that do not refill during the test: trials of Dump fail.
+        let mut g = Guard::new(GuardConfig { refill: secs(100_000), ..config() }, t0);
+        lock(&mut g, Kind::Dump, t0);
+        lock(&mut g, Kind::Cpu, t0);
+        assert_eq!(g.check(Kind::Dump, t0).unwrap_err(), (Refusal::BreakerOpen, secs(300)));
+        let t1 = t0 + secs(301);
+        assert_eq!(g.check(Kind::Dump, t1).unwrap_err().0, Refusal::RateLimited, "the trial");
+        assert_eq!(g.check(Kind::Slow, t1).unwrap_err(), (Refusal::BreakerOpen, secs(600)));
+        let t2 = t1 + secs(601);
+        assert_eq!(g.check(Kind::Dump, t2).unwrap_err().0, Refusal::RateLimited);
+        assert_eq!(g.check(Kind::Slow, t2).unwrap_err(), (Refusal::BreakerOpen, secs(1000)), "capped");
+        assert_eq!(g.breaker(t2), (true, 3));
     }
 }

@@ -26,6 +26,7 @@ pub use hotprof_macros::{main, profile};
 
 pub use config::VARIABLES;
 pub use cpu::{CpuError, CpuProfile};
+pub use guard::{KindStats, Refusal};
 pub use output::OutputError;
 pub use runtime::DumpError;
 pub use scope::{SlowCall, on_slow_call};
@@ -51,6 +52,25 @@ pub fn dump_threads() -> Result<ThreadDump, DumpError> {
 pub fn scope_profile() -> std::io::Result<Vec<u8>> {
     let rt = runtime::get();
     scope::profile::build(&rt.comments(runtime::Trigger::Api))
+}
+
+/// Counters of the guard every trigger passes (see `hotprof::stats()`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Per trigger kind (`thread dump`, `CPU profile`, `slow-call event`).
+    pub kinds: Vec<(&'static str, KindStats)>,
+    /// The breaker refuses every capture right now.
+    pub breaker_open: bool,
+    /// Times the breaker opened.
+    pub breaker_trips: u64,
+    /// SIGUSR1s that arrived while a dump was running and were merged into it.
+    pub merged_signals: u64,
+}
+
+/// Admissions and refusals of every trigger kind so far.
+pub fn stats() -> Stats {
+    runtime::get().stats()
 }
 
 /// Profiles the CPU of the whole process for `duration` (at `HOTPROF_CPU_HZ`)

@@ -4,12 +4,13 @@
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Config, MacroArgs};
 use crate::cpu::{CpuError, CpuProfile, Session};
-use crate::guard::{RefusalLog, TokenBucket};
+use crate::guard::{Guard, Kind, KindStats, Refusal, RefusalLog};
 use crate::meta::{self, AppInfo, BuildInfo};
 use crate::output::{OutputDir, OutputError};
 use crate::scope::{self, SlowCall};
@@ -43,9 +44,11 @@ impl fmt::Display for Trigger {
 pub enum DumpError {
     /// Capture is switched off.
     Disabled,
-    /// The rate limit refused this trigger; try again after the given time.
-    RateLimited {
-        /// Time until the limiter allows the next dump.
+    /// The guard refused this trigger; try again after the given time.
+    Refused {
+        /// Rate limit, window lock or breaker.
+        reason: Refusal,
+        /// Time until the guard may let the next dump through.
         retry_after: Duration,
     },
     /// Stack capture could not be set up in this process.
@@ -60,8 +63,8 @@ impl fmt::Display for DumpError {
             DumpError::Disabled => f.write_str(
                 "capture is off (HOTPROF=off or hotprof::disable()); turn it on with hotprof::enable() or HOTPROF=on",
             ),
-            DumpError::RateLimited { retry_after } => {
-                write!(f, "refused by the rate limit; next dump allowed in {:.1}s", retry_after.as_secs_f64())
+            DumpError::Refused { reason, retry_after } => {
+                write!(f, "{}; try again in {:.1}s", reason.describe(), retry_after.as_secs_f64())
             }
             DumpError::Unavailable(why) => write!(f, "stack capture unavailable: {why}"),
             DumpError::Output(e) => e.fmt(f),
@@ -77,11 +80,13 @@ pub(crate) struct Runtime {
     pub output: OutputDir,
     /// Held for a whole capture: slots and the symbol cache are shared.
     symbolizer: Mutex<Symbolizer>,
-    limiter: Mutex<(TokenBucket, RefusalLog)>,
-    /// Slow-call events have their own bucket, so a burst of them cannot use up SIGUSR1's.
-    slow_limiter: Mutex<(TokenBucket, RefusalLog)>,
-    cpu_limiter: Mutex<(TokenBucket, RefusalLog)>,
+    /// Every trigger passes here; each kind has its own bucket and lock, so a
+    /// burst of slow calls cannot use up SIGUSR1's budget.
+    guard: Mutex<(Guard, Vec<RefusalLog>)>,
     off_log: Mutex<RefusalLog>,
+    /// SIGUSR1s merged into a dump that was already running.
+    merged: AtomicU64,
+    merge_log: Mutex<RefusalLog>,
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -139,16 +144,11 @@ impl Runtime {
             max_bytes: config.max_bytes,
         };
         let now = Instant::now();
-        let bucket = || {
-            Mutex::new((
-                TokenBucket::new(config.rate_burst, config.rate_refill, now),
-                RefusalLog::new(LOG_WINDOW),
-            ))
-        };
+        let logs = Kind::ALL.iter().map(|_| RefusalLog::new(LOG_WINDOW)).collect();
         let rt = Runtime {
-            limiter: bucket(),
-            slow_limiter: bucket(),
-            cpu_limiter: bucket(),
+            guard: Mutex::new((Guard::new(config.guard.clone(), now), logs)),
+            merged: AtomicU64::new(0),
+            merge_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
             off_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
             symbolizer: Mutex::new(Symbolizer::default()),
             config,
@@ -176,7 +176,7 @@ impl Runtime {
         if !switch::is_enabled() {
             return Err(DumpError::Disabled);
         }
-        self.admit()?;
+        self.admit(Kind::Dump).map_err(|(reason, retry_after)| DumpError::Refused { reason, retry_after })?;
         let setup =
             stacks::setup(self.config.unwinder).as_ref().map_err(|e| DumpError::Unavailable(e.clone()))?;
         let mut symbolizer = lock(&self.symbolizer);
@@ -191,17 +191,8 @@ impl Runtime {
     /// Writes each admitted slow-call event to its own file and runs the hooks.
     pub(crate) fn write_slow_calls(&self, events: Vec<SlowCall>) {
         for event in events {
-            let admitted = lock(&self.slow_limiter).0.try_take(Instant::now());
-            if !admitted {
-                let mut guard = lock(&self.slow_limiter);
-                if let Some(unlogged) = guard.1.refuse(Instant::now(), 1) {
-                    self.error(&format!(
-                        "slow-call event for {} refused by the rate limit; {unlogged} more refused since the last notice, {} in all",
-                        event.scope,
-                        guard.1.total()
-                    ));
-                }
-                continue;
+            if self.admit(Kind::Slow).is_err() {
+                continue; // counted, and logged once per window
             }
             let text = self.slow_call_text(&event);
             match self.output.write("slowcall", "txt", text.as_bytes()) {
@@ -252,35 +243,42 @@ impl Runtime {
         Ok((path, dump))
     }
 
-    fn admit(&self) -> Result<(), DumpError> {
-        let mut guard = lock(&self.limiter);
-        let (bucket, _) = &mut *guard;
-        if bucket.try_take(Instant::now()) {
-            return Ok(());
-        }
-        let retry_after = bucket.wait_time();
-        drop(guard);
-        self.refused(
-            1,
-            &format!(
-                "by the rate limit (HOTPROF_RATE_BURST={}, HOTPROF_RATE_REFILL={:?}; next in {:.1}s)",
-                self.config.rate_burst,
-                self.config.rate_refill,
-                retry_after.as_secs_f64()
-            ),
-        );
-        Err(DumpError::RateLimited { retry_after })
-    }
-
-    /// Counts `n` refused triggers and logs at most once per window.
-    fn refused(&self, n: u64, why: &str) {
-        let mut guard = lock(&self.limiter);
-        if let Some(unlogged) = guard.1.refuse(Instant::now(), n) {
-            let total = guard.1.total();
+    /// Passes one trigger of `kind` through the guard; refusals are counted
+    /// and logged at most once per window per kind.
+    fn admit(&self, kind: Kind) -> Result<(), (Refusal, Duration)> {
+        let now = Instant::now();
+        let mut guard = lock(&self.guard);
+        let (g, logs) = &mut *guard;
+        let Err((reason, retry_after)) = g.check(kind, now) else { return Ok(()) };
+        let log = &mut logs[Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0)];
+        if let Some(unlogged) = log.refuse(now, 1) {
+            let total = log.total();
             drop(guard);
             self.error(&format!(
-                "dump refused {why}; {unlogged} more refused since the last notice, {total} in all"
+                "{} {} (HOTPROF_RATE_BURST={}, HOTPROF_RATE_REFILL={:?}); next in {:.1}s; \
+                 {unlogged} more refused since the last notice, {total} in all",
+                kind.name(),
+                reason.describe(),
+                self.config.guard.burst,
+                self.config.guard.refill,
+                retry_after.as_secs_f64()
             ));
+        }
+        Err((reason, retry_after))
+    }
+
+    /// Counters of the guard, per trigger kind.
+    pub(crate) fn stats(&self) -> crate::Stats {
+        let now = Instant::now();
+        let guard = lock(&self.guard);
+        let kinds =
+            Kind::ALL.iter().map(|k| (k.name(), guard.0.stats(*k))).collect::<Vec<(&str, KindStats)>>();
+        let (breaker_open, breaker_trips) = guard.0.breaker(now);
+        crate::Stats {
+            kinds,
+            breaker_open,
+            breaker_trips,
+            merged_signals: self.merged.load(Ordering::Relaxed),
         }
     }
 
@@ -312,20 +310,8 @@ impl Runtime {
             return Err(CpuError::Disabled);
         }
         let session = Session::claim()?;
-        let mut guard = lock(&self.cpu_limiter);
-        if guard.0.try_take(Instant::now()) {
-            return Ok(session);
-        }
-        let retry_after = guard.0.wait_time();
-        if let Some(unlogged) = guard.1.refuse(Instant::now(), 1) {
-            let total = guard.1.total();
-            drop(guard);
-            self.error(&format!(
-                "CPU profile refused by the rate limit (next in {:.1}s); {unlogged} more refused since the last notice, {total} in all",
-                retry_after.as_secs_f64()
-            ));
-        }
-        Err(CpuError::RateLimited { retry_after })
+        self.admit(Kind::Cpu).map_err(|(reason, retry_after)| CpuError::Refused { reason, retry_after })?;
+        Ok(session)
     }
 
     /// The SIGUSR2 path: starts a CPU session of `HOTPROF_CPU_SECONDS` on its
@@ -333,7 +319,7 @@ impl Runtime {
     pub(crate) fn on_cpu_signal(&'static self, name: &'static str) {
         let session = match self.start_cpu() {
             Ok(s) => s,
-            Err(CpuError::RateLimited { .. }) => return, // logged once per window
+            Err(CpuError::Refused { .. }) => return, // logged once per window
             Err(e) => return self.notice(&format!("{name} ignored: {e}")),
         };
         let window = self.config.cpu_window;
@@ -399,7 +385,18 @@ impl Runtime {
     /// arrived while the previous dump ran are merged into this one.
     pub(crate) fn on_dump_signal(&self, name: &'static str, delivered: u64) {
         if delivered > 1 && switch::is_enabled() {
-            self.refused(delivered - 1, &format!("({} {name} merged into a running dump)", delivered - 1));
+            let n = delivered - 1;
+            self.merged.fetch_add(n, Ordering::Relaxed);
+            let mut log = lock(&self.merge_log);
+            if let Some(unlogged) = log.refuse(Instant::now(), n) {
+                let total = log.total();
+                drop(log);
+                self.notice(&format!(
+                    "{} {name} arrived while a dump was running and were merged into it; \
+                     {unlogged} more since the last notice, {total} in all",
+                    n
+                ));
+            }
         }
         match self.dump_to_file(Trigger::Signal(name)) {
             Ok((path, dump)) => {
@@ -421,7 +418,7 @@ impl Runtime {
                     self.notice(&format!("{name} ignored: {}{more}", DumpError::Disabled));
                 }
             }
-            Err(DumpError::RateLimited { .. }) => {} // logged by admit, once per window
+            Err(DumpError::Refused { .. }) => {} // logged by admit, once per window
             Err(e) => self.error(&format!("thread dump failed: {e}")),
         }
     }

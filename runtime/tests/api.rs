@@ -40,6 +40,12 @@ fn api_dumps_switches_and_writes() {
     hotprof::enable();
     assert!(hotprof::is_enabled());
 
+    let stats = hotprof::stats();
+    let dumps = stats.kinds.iter().find(|(name, _)| *name == "thread dump").unwrap().1;
+    assert_eq!(dumps.admitted, 1, "the disabled call never reached the guard");
+    assert_eq!(dumps.refused(), 0);
+    assert!(!stats.breaker_open);
+
     let path = hotprof::write_thread_dump().unwrap();
     assert!(path.starts_with(dir.path()));
     let text = std::fs::read_to_string(&path).unwrap();
