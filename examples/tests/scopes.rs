@@ -126,3 +126,25 @@ fn a_burst_of_10000_slow_calls_is_rate_limited() {
     svc.kill("USR1");
     assert_eq!(svc.wait_dumps(1, WAIT).len(), 1);
 }
+
+#[test]
+fn a_call_still_running_past_its_threshold_can_start_a_cpu_profile() {
+    let env = [("HOTPROF_SLOW_CPU", "on"), ("HOTPROF_CPU_SECONDS", "1s")];
+    let svc = start("slow-cpu", &["--workers", "0", "--tasks", "0", "--stuck", "4"], &env);
+    assert!(wait_until(WAIT, || !files(&svc.dir, "-cpu.pb.gz").is_empty()), "{}", svc.stderr());
+    let event = std::fs::read_to_string(&files(&svc.dir, "-slowcall.txt")[0]).unwrap();
+    assert!(
+        event.contains("scope: scoped_service::stuck_call") && event.contains("state: still running"),
+        "{event}"
+    );
+    let pb = &files(&svc.dir, "-cpu.pb.gz")[0];
+    let run = |args: &[&str]| {
+        let out = Command::new("go").args(["tool", "pprof"]).args(args).arg(pb).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let comments = run(&["-comments"]);
+    assert!(comments.contains("trigger: threshold"), "{comments}");
+    assert!(comments.contains("reason: slow call scoped_service::stuck_call running for"), "{comments}");
+    assert!(run(&["-tags"]).contains("scoped_service::stuck_call"), "the samples carry the scope as a label");
+    assert!(run(&["-top", "-cum", "-nodecount=30"]).contains("stuck_call"));
+}

@@ -16,6 +16,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("HOTPROF_DUMP_TIMEOUT", "1s", "how long a dump waits for each thread to answer"),
     ("HOTPROF_CPU_SECONDS", "10s", "length of a CPU profile started by SIGUSR2"),
     ("HOTPROF_CPU_HZ", "99", "CPU samples per second (1 to 1000)"),
+    ("HOTPROF_SLOW_CPU", "off", "on: a call still running past its threshold starts a CPU profile"),
     ("HOTPROF_RATE_BURST", "5", "captures of one kind allowed back to back (token bucket size)"),
     ("HOTPROF_RATE_REFILL", "12s", "time to earn back one token"),
     ("HOTPROF_LOCK_AFTER", "20", "refusals of one kind within HOTPROF_LOCK_WINDOW that lock it"),
@@ -48,6 +49,7 @@ pub(crate) struct Config {
     pub dump_timeout: Duration,
     pub cpu_window: Duration,
     pub cpu_hz: u32,
+    pub slow_cpu: bool,
     pub guard: GuardConfig,
     pub max_files: usize,
     pub max_bytes: u64,
@@ -107,6 +109,7 @@ impl Config {
             cpu_window: parse_duration(&get("HOTPROF_CPU_SECONDS", "10s", &duration))
                 .unwrap_or(Duration::from_secs(10)),
             cpu_hz: get("HOTPROF_CPU_HZ", "99", &hz).parse().unwrap_or(99),
+            slow_cpu: parse_bool(&get("HOTPROF_SLOW_CPU", "off", &on_off)).unwrap_or(false),
             guard: GuardConfig {
                 burst: get("HOTPROF_RATE_BURST", "5", &count).parse().unwrap_or(5),
                 refill: parse_duration(&get("HOTPROF_RATE_REFILL", "12s", &duration))

@@ -89,6 +89,7 @@ impl Session {
         hz: u32,
         safe_unwind: bool,
         comments: &[String],
+        labels: &[(String, String)],
     ) -> Result<CpuProfile, CpuError> {
         let blocklist: &[&str] = if safe_unwind { &[] } else { UNSAFE_UNWIND_BLOCKLIST };
         let started = SystemTime::now();
@@ -107,7 +108,7 @@ impl Session {
         let stacks = stacks(&report);
         let folded = folded(&stacks);
         let svg = flamegraph(&folded, hz)?;
-        let pprof_gz = pprof(&stacks, hz, started, duration, comments)?;
+        let pprof_gz = pprof(&stacks, hz, started, duration, comments, labels)?;
         let samples = stacks.values().map(|n| *n as u64).sum();
         Ok(CpuProfile { pprof_gz, svg, folded, samples, duration })
     }
@@ -233,6 +234,7 @@ fn pprof(
     started: SystemTime,
     duration: Duration,
     comments: &[String],
+    labels: &[(String, String)],
 ) -> Result<Vec<u8>, CpuError> {
     let period_ns = 1_000_000_000 / i64::from(hz.max(1));
     let mut b = ProfileBuilder::new(&[("samples", "count"), ("cpu", "nanoseconds")]);
@@ -244,7 +246,9 @@ fn pprof(
     }
     for ((thread, frames), count) in stacks {
         let count = *count as i64;
-        b.sample_labeled(frames, &[count, count * period_ns], &[("thread", thread)]);
+        let mut all: Vec<(&str, &str)> = vec![("thread", thread.as_str())];
+        all.extend(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        b.sample_labeled(frames, &[count, count * period_ns], &all);
     }
     b.encode_gz().map_err(|e| CpuError::Profiler(format!("encode: {e}")))
 }

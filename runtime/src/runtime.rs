@@ -189,10 +189,20 @@ impl Runtime {
     }
 
     /// Writes each admitted slow-call event to its own file and runs the hooks.
-    pub(crate) fn write_slow_calls(&self, events: Vec<SlowCall>) {
+    pub(crate) fn write_slow_calls(&'static self, events: Vec<SlowCall>) {
         for event in events {
             if self.admit(Kind::Slow).is_err() {
                 continue; // counted, and logged once per window
+            }
+            if self.config.slow_cpu && event.still_running {
+                // The call is still slow right now: profile the window that follows.
+                let reason =
+                    format!("slow call {} running for {:.3}s", event.scope, event.elapsed.as_secs_f64());
+                self.spawn_cpu_window(
+                    Trigger::Threshold,
+                    reason,
+                    vec![("slow_scope".into(), event.scope.into())],
+                );
             }
             let text = self.slow_call_text(&event);
             match self.output.write("slowcall", "txt", text.as_bytes()) {
@@ -297,7 +307,7 @@ impl Runtime {
         let safe = stacks::dwarf_unwind_is_signal_safe();
         std::thread::Builder::new()
             .name("hotprof-cpu".into())
-            .spawn(move || session.run(duration, hz, safe, &comments))
+            .spawn(move || session.run(duration, hz, safe, &comments, &[]))
             .map_err(|e| CpuError::Profiler(format!("cannot start the hotprof-cpu thread: {e}")))?
             .join()
             .unwrap_or_else(|_| Err(CpuError::Profiler("the hotprof-cpu thread panicked".into())))
@@ -317,21 +327,31 @@ impl Runtime {
     /// The SIGUSR2 path: starts a CPU session of `HOTPROF_CPU_SECONDS` on its
     /// own thread and writes its files; the signal thread returns at once.
     pub(crate) fn on_cpu_signal(&'static self, name: &'static str) {
+        self.spawn_cpu_window(
+            Trigger::Signal(name),
+            format!("kill -{}", name.trim_start_matches("SIG")),
+            Vec::new(),
+        );
+    }
+
+    /// Starts a CPU session of `HOTPROF_CPU_SECONDS` on its own thread, which
+    /// writes the files; the caller returns at once. `labels` go on every sample.
+    fn spawn_cpu_window(&'static self, trigger: Trigger, reason: String, labels: Vec<(String, String)>) {
         let session = match self.start_cpu() {
             Ok(s) => s,
             Err(CpuError::Refused { .. }) => return, // logged once per window
-            Err(e) => return self.notice(&format!("{name} ignored: {e}")),
+            Err(e) => return self.notice(&format!("{trigger} ignored: {e}")),
         };
-        let window = self.config.cpu_window;
+        let (window, hz) = (self.config.cpu_window, self.config.cpu_hz);
         self.notice(&format!(
-            "{name}: CPU profile started for {:.1}s at {} Hz",
-            window.as_secs_f64(),
-            self.config.cpu_hz
+            "{trigger}: CPU profile started for {:.1}s at {hz} Hz ({reason})",
+            window.as_secs_f64()
         ));
-        let comments = self.comments(Trigger::Signal(name));
+        let mut comments = self.comments(trigger);
+        comments.push(format!("reason: {reason}"));
         let spawned = std::thread::Builder::new().name("hotprof-cpu".into()).spawn(move || {
             let safe = stacks::dwarf_unwind_is_signal_safe();
-            match session.run(window, self.config.cpu_hz, safe, &comments) {
+            match session.run(window, hz, safe, &comments, &labels) {
                 Ok(profile) => self.write_cpu_profile(&profile),
                 Err(e) => self.error(&format!("CPU profile failed: {e}")),
             }

@@ -3,7 +3,8 @@
 //!
 //! `--workers N` sync worker threads (default 3), `--tasks N` parked tasks
 //! (default 50), `--slow N` calls of a function whose threshold is 50 us and
-//! that takes about 200 us, `--exit-after SECS`.
+//! that takes about 200 us, `--stuck SECS` a thread in a call with a 100 ms
+//! threshold that spins for SECS, `--exit-after SECS`.
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,16 @@ fn slow_operation() {
     }
 }
 
+/// Spins for `seconds`: a call that is still running when its threshold passes.
+#[hotprof::profile(threshold = "100ms")]
+fn stuck_call(seconds: u64) {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut x = 1u64;
+    while Instant::now() < until {
+        x = std::hint::black_box(x.wrapping_mul(3));
+    }
+}
+
 #[hotprof::main]
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -51,6 +62,7 @@ async fn main() {
     let tasks: usize = arg("--tasks", 50);
     let slow: usize = arg("--slow", 0);
     let exit_after: u64 = arg("--exit-after", 0);
+    let stuck: u64 = arg("--stuck", 0);
 
     for w in 0..workers {
         spawn_named(&format!("sync-worker-{w}"), move || process_batch(w));
@@ -60,6 +72,9 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     for _ in 0..slow {
         slow_operation();
+    }
+    if stuck > 0 {
+        spawn_named("stuck", move || stuck_call(stuck));
     }
     println!("scoped-service: ready pid={}", std::process::id());
     if exit_after > 0 {
