@@ -1,5 +1,6 @@
-//! The process-wide hotprof state: config, identity, output folder, the
-//! capture lock and the rate limiter; and the dump entry point every trigger uses.
+//! The process-wide hotprof state (config, identity, output folder, the
+//! capture lock, the guard) and the paths every trigger takes: thread dumps,
+//! CPU sessions, slow-call events.
 
 use std::fmt;
 use std::io::Write;
@@ -260,7 +261,7 @@ impl Runtime {
         let mut guard = lock(&self.guard);
         let (g, logs) = &mut *guard;
         let Err((reason, retry_after)) = g.check(kind, now) else { return Ok(()) };
-        let log = &mut logs[Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0)];
+        let log = &mut logs[kind.index()];
         if let Some(unlogged) = log.refuse(now, 1) {
             let total = log.total();
             drop(guard);
