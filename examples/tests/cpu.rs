@@ -183,5 +183,8 @@ fn a_storm_of_mixed_signals_stays_within_the_limits() {
     let profiles = cpu_files(&dir, "pb.gz").len();
     assert!((1..=allowed).contains(&dumps), "{dumps} dumps, the guard allows {allowed}");
     assert!((1..=allowed).contains(&profiles), "{profiles} CPU profiles, the guard allows {allowed}");
-    assert!(svc.stderr().contains("refused"), "{}", svc.stderr());
+    // The excess was merged into running captures, refused by the guard, or
+    // turned away as busy; each of those is said on stderr.
+    let err = svc.stderr();
+    assert!(["merged into it", "refused", "already running"].iter().any(|s| err.contains(s)), "{err}");
 }
