@@ -114,40 +114,6 @@ impl Session {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(name: &str) -> ProtoFrame {
-        ProtoFrame { function: name.into(), file: String::new(), line: 0 }
-    }
-
-    #[test]
-    fn profiler_frames_are_stripped() {
-        let names = [
-            "trace",
-            "trace_unsynchronized<pprof::profiler::perf_signal_handler::{closure_env#0}>",
-            "<pprof::backtrace::backtrace_rs::Trace as pprof::backtrace::Trace>::trace",
-            "__restore_rt",
-            "app::hot",
-            "main",
-        ];
-        let mut stack: Vec<_> = names.iter().map(|n| frame(n)).collect();
-        strip_profiler_frames(&mut stack);
-        assert_eq!(stack, [frame("app::hot"), frame("main")]);
-        let mut plain = vec![frame("trace_request"), frame("main")];
-        strip_profiler_frames(&mut plain);
-        assert_eq!(plain.len(), 2, "user frames stay");
-    }
-
-    #[test]
-    fn folded_lines_root_at_the_thread() {
-        let mut stacks = BTreeMap::new();
-        stacks.insert(("worker;1".to_string(), vec![frame("inner"), frame("outer")]), 3);
-        assert_eq!(folded(&stacks), "worker:1;outer;inner 3\n");
-    }
-}
-
 impl Drop for Session {
     fn drop(&mut self) {
         BUSY.store(false, Ordering::Release);
@@ -251,4 +217,38 @@ fn pprof(
         b.sample_labeled(frames, &[count, count * period_ns], &all);
     }
     b.encode_gz().map_err(|e| CpuError::Profiler(format!("encode: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(name: &str) -> ProtoFrame {
+        ProtoFrame { function: name.into(), file: String::new(), line: 0 }
+    }
+
+    #[test]
+    fn profiler_frames_are_stripped() {
+        let names = [
+            "trace",
+            "trace_unsynchronized<pprof::profiler::perf_signal_handler::{closure_env#0}>",
+            "<pprof::backtrace::backtrace_rs::Trace as pprof::backtrace::Trace>::trace",
+            "__restore_rt",
+            "app::hot",
+            "main",
+        ];
+        let mut stack: Vec<_> = names.iter().map(|n| frame(n)).collect();
+        strip_profiler_frames(&mut stack);
+        assert_eq!(stack, [frame("app::hot"), frame("main")]);
+        let mut plain = vec![frame("trace_request"), frame("main")];
+        strip_profiler_frames(&mut plain);
+        assert_eq!(plain.len(), 2, "user frames stay");
+    }
+
+    #[test]
+    fn folded_lines_root_at_the_thread() {
+        let mut stacks = BTreeMap::new();
+        stacks.insert(("worker;1".to_string(), vec![frame("inner"), frame("outer")]), 3);
+        assert_eq!(folded(&stacks), "worker:1;outer;inner 3\n");
+    }
 }

@@ -16,6 +16,9 @@ pub(crate) struct ProtoFrame {
     pub line: i64,
 }
 
+/// Location ids (innermost first), values, and labels as (key, value) string ids.
+type Sample = (Vec<u64>, Vec<i64>, Vec<(i64, i64)>);
+
 /// A profile under construction: sample types, then samples with stacks.
 #[derive(Debug, Default)]
 pub(crate) struct ProfileBuilder {
@@ -23,8 +26,7 @@ pub(crate) struct ProfileBuilder {
     string_ids: HashMap<String, i64>,
     sample_types: Vec<(i64, i64)>,
     functions: HashMap<ProtoFrame, u64>,
-    /// (location ids, values, labels as (key, value) string ids).
-    samples: Vec<(Vec<u64>, Vec<i64>, Vec<(i64, i64)>)>,
+    samples: Vec<Sample>,
     comments: Vec<i64>,
     time_nanos: i64,
     duration_nanos: i64,

@@ -1,7 +1,7 @@
 //! Scoped samplers in-process, through the API the macro expands to: logical
 //! stacks of threads and parked tasks in dumps, frames popped on panic and on
 //! drop, and the scope profile read back with `go tool pprof`.
-#![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Mutex;
 use std::time::Duration;

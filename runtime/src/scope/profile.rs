@@ -9,12 +9,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::{nodes, sampler, threads};
 use crate::pprof_proto::{ProfileBuilder, ProtoFrame};
 
+/// (calls, wall ns) per stack node.
+type Totals = HashMap<u32, (u64, u64)>;
+
 /// Totals at the previous profile, to report only what happened since.
-static LAST: Mutex<Option<(SystemTime, HashMap<u32, (u64, u64)>)>> = Mutex::new(None);
+static LAST: Mutex<Option<(SystemTime, Totals)>> = Mutex::new(None);
 
 /// (calls, wall ns) per stack node, summed over every thread ever registered.
-fn totals() -> HashMap<u32, (u64, u64)> {
-    let mut totals: HashMap<u32, (u64, u64)> = HashMap::new();
+fn totals() -> Totals {
+    let mut totals = Totals::new();
     for t in threads::all() {
         for (node, calls) in t.calls.totals() {
             totals.entry(node).or_default().0 += calls;

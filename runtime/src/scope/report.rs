@@ -85,7 +85,7 @@ impl Snapshot {
             groups.entry(key).or_default().push(frames);
         }
         let mut groups: Vec<_> = groups.into_iter().collect();
-        groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
         let _ = writeln!(out, "\ngrouped (like goroutine?debug=1):");
         for ((is_task, _), members) in groups {
             let kind = if is_task { "tasks" } else { "threads" };

@@ -44,7 +44,7 @@ pub(crate) fn start(write: fn(Vec<slow::SlowCall>)) -> std::io::Result<JoinHandl
             if !switch::is_enabled() {
                 continue;
             }
-            if ticks % every == 0 {
+            if ticks.is_multiple_of(every) {
                 sample(now, SAMPLE_EVERY.as_nanos() as u64);
             }
             let events = slow::take_slow_calls();
@@ -63,10 +63,8 @@ pub(crate) fn stop() {
 fn sample(now: u64, interval_ns: u64) {
     let wall = wall();
     let visit = |frames: &[FrameView], tid: i32, task: Option<u64>| {
-        if let Some(top) = frames.last() {
-            if let Some(w) = wall.get(top.node as usize) {
-                w.fetch_add(interval_ns, Ordering::Relaxed);
-            }
+        if let Some(w) = frames.last().and_then(|top| wall.get(top.node as usize)) {
+            w.fetch_add(interval_ns, Ordering::Relaxed);
         }
         for f in frames {
             let Some(scope) = nodes::scope(f.node) else { continue };
