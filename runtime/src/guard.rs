@@ -6,7 +6,8 @@
 //! 3. a breaker over all kinds: `breaker_after` locks within `breaker_window`
 //!    open it, refusing every capture for `breaker_cooldown`, doubled on each
 //!    trip up to `breaker_max`; when the cooldown ends it is half-open: the
-//!    next admitted trigger closes it, the next rejection opens it again.
+//!    next admitted trigger closes it (and resets the backoff), the next
+//!    rejection opens it again, for twice as long.
 //!
 //! Time is passed in, so tests drive the guard with their own clock. Refusals
 //! are counted per kind and logged at most once per window.
@@ -149,7 +150,9 @@ impl Guard {
         if k.bucket.try_take(now) {
             k.stats.admitted += 1;
             if half_open {
-                self.open_until = None; // the trial passed: closed again
+                // The trial passed: closed again, and the backoff starts over.
+                self.open_until = None;
+                self.trips = 0;
             }
             return Ok(());
         }
@@ -391,6 +394,12 @@ mod tests {
         let t1 = t0 + secs(302);
         assert!(g.check(Kind::Slow, t1).is_ok());
         assert_eq!(g.breaker(t1), (false, 1));
+        // Closed by a good trial: the next trip starts from the base cooldown again.
+        let t2 = t1 + secs(100);
+        lock(&mut g, Kind::Dump, t2);
+        lock(&mut g, Kind::Cpu, t2);
+        assert_eq!(g.check(Kind::Slow, t2).unwrap_err(), (Refusal::BreakerOpen, secs(300)));
+        assert_eq!(g.breaker(t2), (true, 2));
     }
 
     #[test]
