@@ -6,12 +6,20 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Spawns a named OS thread (names are cut to 15 bytes by the kernel).
+/// Spawns a named OS thread (names are cut to 15 bytes by the kernel) and
+/// waits until it runs: a new thread names itself only once it starts, and
+/// the services say "ready" only when every thread shows its name.
 pub fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
-    std::thread::Builder::new()
+    let (started, wait) = std::sync::mpsc::sync_channel(1);
+    let handle = std::thread::Builder::new()
         .name(name.to_string())
-        .spawn(f)
-        .unwrap_or_else(|e| panic!("cannot spawn thread {name}: {e}"))
+        .spawn(move || {
+            let _ = started.send(());
+            f()
+        })
+        .unwrap_or_else(|e| panic!("cannot spawn thread {name}: {e}"));
+    let _ = wait.recv();
+    handle
 }
 
 /// Sleeps forever in short naps.

@@ -248,13 +248,18 @@ fn ptrace_detach(tid: i32) {
     unsafe { assert_eq!(libc::ptrace(libc::PTRACE_DETACH, tid, 0, 0), 0, "PTRACE_DETACH {tid}") };
 }
 
+/// The thread named `name`; waits a little, since a new thread names itself
+/// only once it runs (on a loaded machine, after the service says ready).
 fn tid_of(pid: i32, name: &str) -> i32 {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .flatten()
-        .find(|e| std::fs::read_to_string(e.path().join("comm")).unwrap().trim() == name)
-        .and_then(|e| e.file_name().to_str()?.parse().ok())
-        .unwrap_or_else(|| panic!("no thread {name} in {pid}"))
+    let find = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .flatten()
+            .find(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == name))
+            .and_then(|e| e.file_name().to_str()?.parse().ok())
+    };
+    wait_until(Duration::from_secs(10), || find().is_some());
+    find().unwrap_or_else(|| panic!("no thread {name} in {pid}"))
 }
 
 #[test]

@@ -30,6 +30,20 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("HOTPROF_MAX_BYTES", "256MiB", "most bytes of hotprof files kept in the folder"),
     ("HOTPROF_UNWINDER", "auto", "auto|dwarf|frame-pointers"),
     ("HOTPROF_QUIET", "off", "on: no notices on stderr (errors still print)"),
+    (
+        "HOTPROF_HTTP",
+        "off",
+        "feature `http`: serve /debug/pprof on addr:port (127.0.0.1:6060, [::1]:6060, :6060 = loopback; \
+         loopback is the safe choice, any other address needs HOTPROF_AUTH)",
+    ),
+    (
+        "HOTPROF_ALLOW",
+        "127.0.0.0/8,::1",
+        "client addresses the debug HTTP server answers: comma-separated CIDRs or addresses (else 403)",
+    ),
+    ("HOTPROF_AUTH", "unset", "user:password for HTTP Basic auth on the debug server (else 401)"),
+    ("HOTPROF_AUTH_FILE", "unset", "file holding user:password (instead of HOTPROF_AUTH)"),
+    ("HOTPROF_HTTP_MAX_SECONDS", "300", "longest seconds= a profile request may ask for (else 400)"),
 ];
 
 /// How stacks are unwound inside the capture handler.

@@ -11,6 +11,8 @@ compile_error!("hotprof supports 64-bit Linux only for now");
 mod config;
 mod cpu;
 mod guard;
+#[cfg(feature = "http")]
+mod http;
 mod meta;
 mod output;
 mod pprof_proto;
@@ -27,6 +29,8 @@ pub use hotprof_macros::{main, profile};
 pub use config::VARIABLES;
 pub use cpu::{CpuError, CpuProfile};
 pub use guard::{KindStats, Refusal};
+#[cfg(feature = "http")]
+pub use http::router;
 pub use output::OutputError;
 pub use runtime::DumpError;
 pub use scope::{SlowCall, on_slow_call};
@@ -151,33 +155,44 @@ pub mod __private {
 
         /// Installs hotprof; the returned guard shuts it down when dropped.
         pub fn install(self) -> InstallGuard {
+            let mut guard = InstallGuard::default();
             let Some(rt) =
                 runtime::install(&self.args, self.pkg_name, self.bin_name, self.pkg_version, self.build)
             else {
-                return InstallGuard { signals: None };
+                return guard;
             };
+            #[cfg(feature = "http")]
+            {
+                guard.http = crate::http::HttpServer::start(rt);
+            }
             match SignalThread::start(rt) {
                 Ok(signals) => {
                     rt.notice(&rt.ready_line(&signals));
-                    InstallGuard { signals: Some(signals) }
+                    guard.signals = Some(signals);
                 }
                 Err(e) => {
                     rt.error(&format!("cannot start the signal thread: {e}; SIGUSR1 dumps are off"));
-                    InstallGuard { signals: None }
                 }
             }
+            guard
         }
     }
 
     /// Shuts hotprof down when `main` returns or unwinds.
-    #[derive(Debug)]
+    #[derive(Debug, Default)]
     #[must_use]
     pub struct InstallGuard {
         signals: Option<SignalThread>,
+        #[cfg(feature = "http")]
+        http: Option<crate::http::HttpServer>,
     }
 
     impl Drop for InstallGuard {
         fn drop(&mut self) {
+            #[cfg(feature = "http")]
+            if let Some(h) = self.http.take() {
+                h.stop();
+            }
             if let Some(s) = self.signals.take() {
                 s.stop();
                 crate::scope::sampler::stop();

@@ -27,6 +27,9 @@ pub(crate) enum Trigger {
     Api,
     /// A marked call ran past its threshold.
     Threshold,
+    /// A request to the debug HTTP server.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    Http,
 }
 
 impl fmt::Display for Trigger {
@@ -35,6 +38,7 @@ impl fmt::Display for Trigger {
             Trigger::Signal(name) => write!(f, "signal {name}"),
             Trigger::Api => f.write_str("api"),
             Trigger::Threshold => f.write_str("threshold"),
+            Trigger::Http => f.write_str("http"),
         }
     }
 }

@@ -1,0 +1,502 @@
+//! The debug HTTP server (`HOTPROF_HTTP`) in a real process, over real
+//! sockets: `go tool pprof` against `/debug/pprof/profile`, Go's statuses and
+//! headers, access control, the switch, one CPU session at a time, and a
+//! table of malformed requests that must all get a 4xx.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// `ops:s3cret`, as sent in `Authorization: Basic`.
+const GOOD_AUTH: &str = "Authorization: Basic b3BzOnMzY3JldA==\r\n";
+const WRONG_AUTH: &str = "Authorization: Basic b3BzOndyb25n\r\n";
+
+/// CPU tests burn cores; run them one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A demo-service with the debug server on a free loopback port.
+fn start(args: &[&str], env: &[(&str, &str)]) -> (Service, SocketAddr) {
+    let mut all = vec![("HOTPROF_HTTP", "127.0.0.1:0"), ("HOTPROF_RATE_BURST", "50")];
+    all.extend_from_slice(env);
+    let svc = Service::start(&fresh_dir("http"), args, &all);
+    let addr = announced_addr(&svc, "debug HTTP server on http://");
+    (svc, addr)
+}
+
+/// The `host:port` printed after `needle` on stderr, once the whole line is in.
+fn announced_addr(svc: &Service, needle: &str) -> SocketAddr {
+    let addr = |stderr: &str| {
+        let rest = &stderr[stderr.find(needle)? + needle.len()..];
+        rest[..rest.find('/')?].parse().ok()
+    };
+    assert!(wait_until(Duration::from_secs(10), || addr(&svc.stderr()).is_some()), "{}", svc.stderr());
+    addr(&svc.stderr()).unwrap()
+}
+
+/// A parsed answer.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends `raw` on `stream` and reads the answer until the server closes.
+fn exchange(mut stream: TcpStream, raw: &[u8]) -> Answer {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = stream.write_all(raw);
+    let mut buf = Vec::new();
+    let read = stream.read_to_end(&mut buf);
+    assert!(read.is_ok() || !buf.is_empty(), "no answer to {:?}: {read:?}", String::from_utf8_lossy(raw));
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = buf.get(split + 4..).unwrap_or_default().to_vec();
+    Answer { status, head, body }
+}
+
+fn send(addr: SocketAddr, raw: &[u8]) -> Answer {
+    exchange(TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap(), raw)
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Answer {
+    let raw = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\r\n");
+    send(addr, raw.as_bytes())
+}
+
+fn get(addr: SocketAddr, path: &str) -> Answer {
+    request(addr, "GET", path, "")
+}
+
+fn assert_go_error(a: &Answer, status: u16, body: &str) {
+    assert_eq!(a.status, status, "{a:?}");
+    assert_eq!(a.text(), format!("{body}\n"), "{a:?}");
+    assert_eq!(a.header("content-type"), Some("text/plain; charset=utf-8"), "{a:?}");
+    assert_eq!(a.header("x-go-pprof"), Some("1"), "{a:?}");
+    assert_eq!(a.header("x-content-type-options"), Some("nosniff"), "{a:?}");
+    assert_eq!(a.header("content-disposition"), None, "{a:?}");
+}
+
+fn go_pprof(args: &[&str], target: &str, tmp: &std::path::Path) -> std::process::Output {
+    Command::new("go")
+        .arg("tool")
+        .arg("pprof")
+        .args(args)
+        .arg(target)
+        .env("PPROF_TMPDIR", tmp)
+        .output()
+        .expect("go tool pprof")
+}
+
+#[test]
+fn go_tool_pprof_profiles_the_service_over_http() {
+    let _serial = serial();
+    let (svc, addr) = start(&["--hot", "1"], &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("http://{addr}/debug/pprof/profile?seconds=2");
+    let out = go_pprof(&["-top", "-nodecount=10"], &url, tmp.path());
+    let top = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{top}\n{}\n{}", String::from_utf8_lossy(&out.stderr), svc.stderr());
+    let listing: Vec<&str> =
+        top.lines().skip_while(|l| !l.trim_start().starts_with("flat")).skip(1).collect();
+    assert!(listing.iter().any(|l| l.contains("hot_loop")), "{top}");
+    assert!(top.contains("Type: cpu"), "{top}");
+}
+
+#[test]
+fn endpoints_answer_like_go() {
+    let (svc, addr) = start(&[], &[]);
+
+    let index = get(addr, "/debug/pprof/");
+    assert_eq!(index.status, 200, "{index:?}");
+    assert_eq!(index.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(index.header("x-content-type-options"), Some("nosniff"));
+    let page = index.text();
+    for needle in
+        ["<title>/debug/pprof/</title>", "<a href='goroutine?debug=1'>goroutine</a>", "goroutine?debug=2"]
+    {
+        assert!(page.contains(needle), "{needle} missing:\n{page}");
+    }
+
+    let moved = get(addr, "/debug/pprof");
+    assert_eq!((moved.status, moved.header("location")), (301, Some("pprof/")), "{moved:?}");
+
+    let cmdline = get(addr, "/debug/pprof/cmdline");
+    assert_eq!(cmdline.status, 200);
+    assert!(cmdline.text().contains("demo-service"), "{cmdline:?}");
+
+    let dump = get(addr, "/debug/pprof/goroutine?debug=2");
+    assert_eq!(dump.status, 200, "{dump:?}");
+    assert_eq!(dump.header("content-type"), Some("text/plain; charset=utf-8"));
+    let text = dump.text();
+    assert!(text.starts_with("hotprof thread dump") && text.contains("trigger: http"), "{text}");
+    assert!(text.contains("\"sleeper\"") && text.contains(END_MARKER), "{text}");
+    assert!(text.contains("\"hotprof-http\""), "the server's own thread is listed: {text}");
+
+    // debug=1: grouped like Go's, one group per distinct stack and thread name.
+    let grouped = get(addr, "/debug/pprof/goroutine?debug=1");
+    assert_eq!(grouped.status, 200, "{grouped:?}");
+    let text = grouped.text();
+    assert!(text.starts_with("goroutine profile: total "), "{text}");
+    let sleeper = text.find("# labels: {\"thread_name\":\"sleeper\"}").expect(&text);
+    let group_line = text[..sleeper].lines().last().unwrap();
+    assert!(group_line.starts_with("1 @ 0x"), "{group_line}");
+    assert!(text[sleeper..].lines().nth(1).unwrap().starts_with("#\t0x"), "{text}");
+    assert!(text.contains("sleepy_worker"), "{text}");
+
+    // debug=0: a goroutine/count profile that go tool pprof reads.
+    let counts = get(addr, "/debug/pprof/goroutine");
+    assert_eq!(counts.status, 200, "{counts:?}");
+    assert_eq!(counts.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(counts.header("content-disposition"), Some("attachment; filename=\"goroutine\""));
+    assert_eq!(counts.header("content-encoding"), None);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("goroutine.pb.gz");
+    std::fs::write(&file, &counts.body).unwrap();
+    let out = go_pprof(&["-top"], file.to_str().unwrap(), tmp.path());
+    let top = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(top.contains("Type: goroutine") && top.contains("sleepy_worker"), "{top}");
+
+    let scopes = get(addr, "/debug/pprof/scopes");
+    assert_eq!(scopes.status, 200, "{scopes:?}");
+    assert_eq!(scopes.header("content-disposition"), Some("attachment; filename=\"scopes\""));
+
+    let symbol = request(addr, "POST", "/debug/pprof/symbol", "Content-Length: 9\r\n\r\n0x0+junk");
+    assert_eq!((symbol.status, symbol.text().as_str()), (200, "num_symbols: 1\n"), "{symbol:?}");
+    assert_eq!(get(addr, "/debug/pprof/symbol").text(), "num_symbols: 1\n");
+
+    assert_go_error(&get(addr, "/debug/pprof/trace"), 404, "Unknown profile");
+    assert_go_error(&get(addr, "/debug/pprof/heap"), 404, "Unknown profile");
+    let bad = r#"invalid value for "seconds" - must be a positive integer"#;
+    assert_go_error(&get(addr, "/debug/pprof/profile?seconds=0"), 400, bad);
+    assert_go_error(&get(addr, "/debug/pprof/profile?seconds=x&seconds=1"), 400, bad);
+    let over = get(addr, "/debug/pprof/profile?seconds=301");
+    assert_eq!(over.status, 400);
+    assert!(over.text().contains("HOTPROF_HTTP_MAX_SECONDS"), "{over:?}");
+    assert_go_error(
+        &get(addr, "/debug/pprof/goroutine?debug=2&seconds=5"),
+        400,
+        "seconds and debug params are incompatible",
+    );
+
+    let admin = get(addr, "/debug/pprof/admin/enable");
+    assert_eq!((admin.status, admin.header("allow")), (405, Some("POST")), "{admin:?}");
+    let admin = get(addr, "/debug/pprof/admin/disable");
+    assert_eq!((admin.status, admin.header("allow")), (405, Some("POST")), "{admin:?}");
+    drop(svc);
+}
+
+#[test]
+fn switch_off_closes_capture_endpoints_only() {
+    let (svc, addr) = start(&[], &[]);
+    let off = request(addr, "POST", "/debug/pprof/admin/disable", "Content-Length: 0\r\n");
+    assert_eq!((off.status, off.text().as_str()), (200, "capture disabled\n"), "{off:?}");
+    for path in [
+        "/debug/pprof/goroutine?debug=2",
+        "/debug/pprof/goroutine",
+        "/debug/pprof/profile?seconds=1",
+        "/debug/pprof/flamegraph?seconds=1",
+        "/debug/pprof/scopes",
+    ] {
+        let a = get(addr, path);
+        assert_eq!(a.status, 403, "{path}: {a:?}");
+        assert!(a.text().contains("capture is disabled") && a.text().contains("admin/enable"), "{a:?}");
+    }
+    for path in ["/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/symbol?0x1"] {
+        assert_eq!(get(addr, path).status, 200, "{path}");
+    }
+    assert!(get(addr, "/debug/pprof/").text().contains("capture is off"));
+    let on = request(addr, "POST", "/debug/pprof/admin/enable", "Content-Length: 0\r\n");
+    assert_eq!((on.status, on.text().as_str()), (200, "capture enabled\n"), "{on:?}");
+    assert_eq!(get(addr, "/debug/pprof/goroutine?debug=1").status, 200);
+    assert!(svc.stderr().contains("capture disabled over HTTP"), "{}", svc.stderr());
+}
+
+#[test]
+fn the_guard_answers_429_with_retry_after() {
+    let (_svc, addr) = start(&[], &[("HOTPROF_RATE_BURST", "1"), ("HOTPROF_RATE_REFILL", "10m")]);
+    assert_eq!(get(addr, "/debug/pprof/goroutine?debug=2").status, 200);
+    let refused = get(addr, "/debug/pprof/goroutine?debug=2");
+    assert_eq!(refused.status, 429, "{refused:?}");
+    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((500..=600).contains(&retry), "{refused:?}");
+    assert_eq!(refused.header("x-go-pprof"), Some("1"));
+}
+
+#[test]
+fn access_control_over_real_sockets() {
+    let env = [("HOTPROF_ALLOW", "127.0.0.1/32"), ("HOTPROF_AUTH", "ops:s3cret")];
+    let (svc, addr) = start(&[], &env);
+    assert!(svc.stderr().contains("basic auth required"), "{}", svc.stderr());
+
+    // From 127.0.0.2: not in the allowlist, even with the right password.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&"127.0.0.2:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    socket.connect_timeout(&addr.into(), Duration::from_secs(5)).unwrap();
+    let raw = format!("GET /debug/pprof/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{GOOD_AUTH}\r\n");
+    let denied = exchange(socket.into(), raw.as_bytes());
+    assert_eq!(denied.status, 403, "{denied:?}");
+    assert!(denied.text().contains("127.0.0.2 is not in HOTPROF_ALLOW"), "{denied:?}");
+
+    for headers in ["", WRONG_AUTH] {
+        let a = request(addr, "GET", "/debug/pprof/", headers);
+        assert_eq!(a.status, 401, "{a:?}");
+        assert_eq!(a.header("www-authenticate"), Some("Basic realm=\"hotprof\""), "{a:?}");
+    }
+    assert_eq!(request(addr, "GET", "/debug/pprof/", GOOD_AUTH).status, 200);
+    assert_eq!(request(addr, "GET", "/debug/pprof/admin/enable", GOOD_AUTH).status, 405);
+    assert!(!svc.stderr().contains("s3cret"), "credentials are never logged");
+}
+
+#[test]
+fn invalid_settings_leave_the_server_off_and_the_service_up() {
+    let cases = [
+        (vec![("HOTPROF_HTTP", "6060")], "HOTPROF_HTTP=\"6060\" is not an address"),
+        (vec![("HOTPROF_HTTP", "0.0.0.0:0")], "is not a loopback address"),
+        (vec![("HOTPROF_HTTP", "127.0.0.1:0"), ("HOTPROF_ALLOW", "10.0.0.0/99")], "HOTPROF_ALLOW"),
+        (vec![("HOTPROF_HTTP", "127.0.0.1:0"), ("HOTPROF_AUTH", "nocolon")], "HOTPROF_AUTH must hold"),
+    ];
+    for (env, needle) in cases {
+        let svc = Service::start(&fresh_dir("http-bad"), &[], &env);
+        let stderr = svc.stderr();
+        assert!(
+            stderr.contains(needle) && stderr.contains("the debug HTTP server is not started"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("debug HTTP server on"), "{stderr}");
+        assert!(svc.ping(), "{stderr}");
+    }
+}
+
+#[test]
+fn concurrent_profiles_get_one_200_and_gos_500() {
+    let _serial = serial();
+    let (_svc, addr) = start(&[], &[]);
+    let first = std::thread::spawn(move || get(addr, "/debug/pprof/profile?seconds=2"));
+    std::thread::sleep(Duration::from_millis(500));
+    let second = get(addr, "/debug/pprof/profile?seconds=1");
+    assert_go_error(&second, 500, "Could not enable CPU profiling: cpu profiling already in use");
+    let first = first.join().unwrap();
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(first.header("content-disposition"), Some("attachment; filename=\"profile\""));
+    assert_eq!(&first.body[..2], &[0x1f, 0x8b], "gzip");
+    let svg = get(addr, "/debug/pprof/flamegraph?seconds=1");
+    assert_eq!((svg.status, svg.header("content-type")), (200, Some("image/svg+xml")), "{svg:?}");
+    assert!(svg.text().contains("<svg"), "{svg:?}");
+}
+
+/// (method, path, extra header lines, body, expected status)
+fn malformed_cases() -> Vec<(String, String, String, Vec<u8>, u16)> {
+    let mut cases: Vec<(String, String, String, Vec<u8>, u16)> = Vec::new();
+    let mut add = |method: &str, path: &str, headers: &str, body: &[u8], status: u16| {
+        cases.push((method.into(), path.into(), headers.into(), body.to_vec(), status));
+    };
+    let huge_number = "9".repeat(10_000);
+    for q in [
+        "seconds=0",
+        "seconds=-1",
+        "seconds=abc",
+        "seconds=",
+        "seconds=1.5",
+        "seconds=301",
+        "seconds=99999999999999999999999",
+        "seconds=0&seconds=1",
+        "seconds=%zz",
+        "seconds=1e3",
+        "seconds=0x10",
+        "seconds=%00",
+        "seconds=%20%201",
+        &format!("seconds={huge_number}"),
+    ] {
+        add("GET", &format!("/debug/pprof/profile?{q}"), GOOD_AUTH, b"", 400);
+    }
+    for q in ["seconds=0", "seconds=-5", "seconds=nope"] {
+        add("GET", &format!("/debug/pprof/flamegraph?{q}"), GOOD_AUTH, b"", 400);
+    }
+    for q in [
+        "debug=3",
+        "debug=-1",
+        "debug=x",
+        "debug=",
+        "debug=1&seconds=5",
+        "debug=2&seconds=5",
+        "seconds=0",
+        "seconds=5",
+        "debug=99999999999999999999",
+        "debug=%00",
+        "debug=2%00",
+    ] {
+        add("GET", &format!("/debug/pprof/goroutine?{q}"), GOOD_AUTH, b"", 400);
+    }
+    add("GET", "/debug/pprof/scopes?seconds=5", GOOD_AUTH, b"", 400);
+    add("GET", "/debug/pprof/scopes?seconds=abc", GOOD_AUTH, b"", 400);
+    for (method, path) in [
+        ("POST", "/debug/pprof/profile"),
+        ("DELETE", "/debug/pprof/"),
+        ("PUT", "/debug/pprof/goroutine"),
+        ("GET", "/debug/pprof/admin/enable"),
+        ("GET", "/debug/pprof/admin/disable"),
+        ("PUT", "/debug/pprof/admin/enable"),
+        ("PATCH", "/debug/pprof/cmdline"),
+        ("FOO", "/debug/pprof/"),
+        ("DELETE", "/debug/pprof/symbol"),
+    ] {
+        add(method, path, GOOD_AUTH, b"", 405);
+    }
+    for path in [
+        "/debug/pprof/trace",
+        "/debug/pprof/heap",
+        "/debug/pprof/nosuch",
+        "/debug/pprof/../../etc/passwd",
+        "/debug/pprof/..%2f..%2fetc%2fpasswd",
+        "/debug/pprof/%2e%2e/%2e%2e/etc/passwd",
+        "/etc/passwd",
+        "/",
+        "/debug/pprof/admin",
+        "/debug/pprof/admin/enable/extra",
+        "/debug/pprof//goroutine",
+        "/debug/pprof/goroutine/",
+        "/DEBUG/PPROF/",
+        "http://evil.example/debug/pprof/trace",
+    ] {
+        add("GET", path, GOOD_AUTH, b"", 404);
+    }
+    let long_auth = format!("Authorization: Basic {}\r\n", "QUFB".repeat(2000));
+    for headers in [
+        "",
+        WRONG_AUTH,
+        "Authorization: Basic !!!!\r\n",
+        "Authorization: Bearer b3BzOnMzY3JldA==\r\n",
+        "Authorization: Basic\r\n",
+        "Authorization: Basic b3Bz\r\n",
+        "Authorization: b3BzOnMzY3JldA==\r\n",
+        &format!("{WRONG_AUTH}{GOOD_AUTH}"),
+        &long_auth,
+    ] {
+        add("GET", "/debug/pprof/", headers, b"", 401);
+    }
+    add("GET", "/debug/pprof/", "Authorization: Basic \u{00ff}\u{00fe}\r\n", b"", 401);
+    add("POST", "/debug/pprof/symbol", GOOD_AUTH, &[0xff, 0xfe, b'+', 0x80], 400);
+    add("POST", "/debug/pprof/symbol", GOOD_AUTH, "0x1+".repeat(20_000).as_bytes(), 413);
+    cases
+}
+
+#[test]
+fn malformed_requests_get_a_4xx_and_the_service_stays_up() {
+    let (mut svc, addr) = start(&[], &[("HOTPROF_AUTH", "ops:s3cret")]);
+    let cases = malformed_cases();
+    let mut raw_cases: Vec<(String, Vec<u8>)> = cases
+        .into_iter()
+        .map(|(method, path, headers, body, status)| {
+            let mut raw = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            raw.extend_from_slice(&body);
+            (format!("{status} {method} {}", path.chars().take(80).collect::<String>()), raw)
+        })
+        .collect();
+    // Broken HTTP itself: hyper answers 4xx before any route runs.
+    raw_cases.push(("400 garbage".into(), b"GARBAGE\r\n\r\n".to_vec()));
+    raw_cases
+        .push(("400 header without colon".into(), b"GET /debug/pprof/ HTTP/1.1\r\nHost x\r\n\r\n".to_vec()));
+    raw_cases.push((
+        "400 non-UTF-8 path".into(),
+        b"GET /debug/pprof/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+    ));
+    let mut huge = b"GET /debug/pprof/ HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 600_000));
+    huge.extend_from_slice(b"\r\n\r\n");
+    raw_cases.push(("431 huge header".into(), huge));
+    assert!(raw_cases.len() >= 50, "{} cases", raw_cases.len());
+
+    let mut wrong = Vec::new();
+    for (what, raw) in &raw_cases {
+        let expected: u16 = what[..3].parse().unwrap();
+        let answer = send(addr, raw);
+        if !(400..500).contains(&answer.status) || (answer.status != expected && !what.contains("non-UTF-8"))
+        {
+            wrong.push(format!("{what}: got {} {:?}", answer.status, answer.text()));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} cases:\n{}", wrong.len(), raw_cases.len(), wrong.join("\n"));
+    assert!(svc.alive() && svc.ping(), "{}", svc.stderr());
+    assert_eq!(request(addr, "GET", "/debug/pprof/", GOOD_AUTH).status, 200);
+    assert!(!svc.stderr().contains("panicked"), "{}", svc.stderr());
+}
+
+#[test]
+fn router_mounts_under_a_prefix_in_the_apps_own_server() {
+    let bin = env!("CARGO_BIN_EXE_router-service");
+    let svc = Service::start_bin(bin, &fresh_dir("http-router"), &[], &[("HOTPROF_RATE_BURST", "50")]);
+    let addr = announced_addr(&svc, "router-service: app on http://");
+    let stderr = svc.stderr();
+    assert!(!stderr.contains("debug HTTP server on"), "no second port: {stderr}");
+
+    assert_eq!(get(addr, "/").text(), "hello\n");
+    let moved = get(addr, "/internal/debug/pprof");
+    assert_eq!((moved.status, moved.header("location")), (301, Some("pprof/")), "{moved:?}");
+    let index = get(addr, "/internal/debug/pprof/");
+    assert_eq!(index.status, 200, "{index:?}");
+    assert!(index.text().contains("<a href='goroutine?debug=1'>goroutine</a>"));
+    let dump = get(addr, "/internal/debug/pprof/goroutine?debug=2");
+    assert_eq!(dump.status, 200, "{dump:?}");
+    assert!(dump.text().contains("trigger: http"), "{dump:?}");
+    assert_go_error(&get(addr, "/internal/debug/pprof/trace"), 404, "Unknown profile");
+    assert_eq!(get(addr, "/internal/debug/pprof/admin/disable").status, 405);
+}
+
+#[test]
+fn the_service_exits_on_time_with_a_profile_request_in_flight() {
+    let _serial = serial();
+    let (mut svc, addr) = start(&["--exit-after", "2"], &[]);
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let raw = "GET /debug/pprof/profile?seconds=60 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    stream.write_all(raw.as_bytes()).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || !svc.alive()), "still running: {}", svc.stderr());
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest); // closed: the server went away with the process
+}
+
+#[test]
+fn idle_connections_are_dropped_and_a_flood_does_not_wedge_the_server() {
+    let (mut svc, addr) = start(&[], &[]);
+    // Far more silent connections than the server keeps (64): the extra ones
+    // are closed at once, the rest after the 5 s header timeout.
+    let idle: Vec<TcpStream> = (0..200).filter_map(|_| TcpStream::connect(addr).ok()).collect();
+    let closed = |mut s: &TcpStream| {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 64];
+        matches!(s.read(&mut buf), Ok(0) | Err(_))
+    };
+    let started = std::time::Instant::now();
+    assert!(idle.iter().all(closed), "every idle connection is closed");
+    assert!(started.elapsed() < Duration::from_secs(9), "{:?}", started.elapsed());
+    assert_eq!(get(addr, "/debug/pprof/").status, 200);
+    assert!(svc.alive() && svc.ping());
+}

@@ -1,0 +1,250 @@
+//! Who may use the debug server, checked in this order: the IP allowlist
+//! (`HOTPROF_ALLOW`, 403), then HTTP Basic credentials (`HOTPROF_AUTH` or
+//! `HOTPROF_AUTH_FILE`, 401), compared in constant time and never logged.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use ipnet::IpNet;
+use subtle::ConstantTimeEq;
+
+use super::responses;
+use super::settings::var;
+
+/// Loopback only: what `HOTPROF_ALLOW` means when unset.
+const DEFAULT_ALLOW: &str = "127.0.0.0/8,::1/128";
+
+/// The allowlist and the expected credentials.
+#[derive(Clone)]
+pub(crate) struct Access {
+    allow: Vec<IpNet>,
+    /// `user:password`, as sent inside `Authorization: Basic`.
+    credentials: Option<Arc<[u8]>>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the credentials.
+        f.debug_struct("Access").field("allow", &self.allow).field("auth", &self.has_auth()).finish()
+    }
+}
+
+impl Access {
+    /// Reads `HOTPROF_ALLOW`, `HOTPROF_AUTH` and `HOTPROF_AUTH_FILE`.
+    pub(crate) fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Access, String> {
+        let allow = var(env, "HOTPROF_ALLOW").unwrap_or_else(|| DEFAULT_ALLOW.to_string());
+        let allow = parse_allow(&allow).map_err(|bad| {
+            format!(
+                "HOTPROF_ALLOW: {bad:?} is not an address or CIDR: expected a comma-separated list such \
+                 as 127.0.0.1/32,10.0.0.0/8,::1"
+            )
+        })?;
+        let credentials = match (var(env, "HOTPROF_AUTH"), var(env, "HOTPROF_AUTH_FILE")) {
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err("HOTPROF_AUTH and HOTPROF_AUTH_FILE are both set: set one of them".to_string());
+            }
+            (Some(v), None) => Some(parse_credentials(&v).ok_or_else(|| auth_error("HOTPROF_AUTH"))?),
+            (None, Some(path)) => {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| format!("HOTPROF_AUTH_FILE={path:?}: {e}"))?;
+                Some(
+                    parse_credentials(text.trim_end_matches(['\n', '\r']))
+                        .ok_or_else(|| auth_error(&format!("HOTPROF_AUTH_FILE={path:?}: the file")))?,
+                )
+            }
+        };
+        Ok(Access { allow, credentials: credentials.map(Arc::from) })
+    }
+
+    /// An access that lets no one in (used when the settings are invalid).
+    pub(crate) fn deny_all() -> Access {
+        Access { allow: Vec::new(), credentials: None }
+    }
+
+    pub(crate) fn has_auth(&self) -> bool {
+        self.credentials.is_some()
+    }
+
+    fn allows(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical(); // ::ffff:127.0.0.1 is 127.0.0.1
+        self.allow.iter().any(|net| net.contains(&ip))
+    }
+
+    /// True when the request carries the expected credentials (or none are needed).
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(expected) = &self.credentials else { return true };
+        let Some(sent) = basic_credentials(headers) else { return false };
+        sent.ct_eq(expected).into()
+    }
+
+    /// The response that refuses `peer`, or `None` to let the request through.
+    pub(crate) fn refuse(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<Response> {
+        let Some(ip) = peer else {
+            return Some(responses::error(
+                StatusCode::FORBIDDEN,
+                "hotprof: the client address is unknown; serve with \
+                 into_make_service_with_connect_info::<SocketAddr>()",
+            ));
+        };
+        if !self.allows(ip) {
+            return Some(responses::error(
+                StatusCode::FORBIDDEN,
+                &format!("hotprof: {ip} is not in HOTPROF_ALLOW"),
+            ));
+        }
+        if !self.authorized(headers) {
+            let mut r = responses::error(StatusCode::UNAUTHORIZED, "hotprof: credentials required");
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"hotprof\""),
+            );
+            return Some(r);
+        }
+        None
+    }
+}
+
+/// The middleware: allowlist, then credentials, then the route.
+pub(crate) async fn check(State(access): State<Arc<Access>>, request: Request, next: Next) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    match access.refuse(peer, request.headers()) {
+        Some(refusal) => refusal,
+        None => next.run(request).await.into_response(),
+    }
+}
+
+fn auth_error(what: &str) -> String {
+    format!(
+        "{what} must hold user:password (a non-empty user without ':' and a non-empty password); \
+         the value is not shown"
+    )
+}
+
+/// Comma-separated CIDRs or plain addresses; the bad entry on error.
+pub(crate) fn parse_allow(v: &str) -> Result<Vec<IpNet>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .map(|n| n.trunc())
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| s.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|nets| if nets.is_empty() { Err(v.to_string()) } else { Ok(nets) })
+}
+
+/// `user:password` with a non-empty user (no `:`) and a non-empty password.
+pub(crate) fn parse_credentials(v: &str) -> Option<Vec<u8>> {
+    let (user, password) = v.split_once(':')?;
+    (!user.is_empty() && !password.is_empty()).then(|| v.as_bytes().to_vec())
+}
+
+/// The decoded `user:password` of an `Authorization: Basic` header.
+fn basic_credentials(headers: &HeaderMap) -> Option<Vec<u8>> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Access, String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Access::load(&|k| map.get(k).cloned())
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cidrs_and_addresses() {
+        let nets = parse_allow("10.0.0.0/8, 192.168.1.7 ,::1,fd00::/8").unwrap();
+        assert_eq!(nets.len(), 4);
+        let a = Access { allow: nets, credentials: None };
+        for yes in ["10.1.2.3", "192.168.1.7", "::1", "fd12::1", "::ffff:10.0.0.1"] {
+            assert!(a.allows(ip(yes)), "{yes}");
+        }
+        for no in ["11.0.0.1", "192.168.1.8", "127.0.0.1", "fe80::1"] {
+            assert!(!a.allows(ip(no)), "{no}");
+        }
+        // Host bits are ignored, as in most CIDR readers.
+        assert!(parse_allow("10.1.2.3/8").unwrap()[0].contains(&ip("10.200.0.1")));
+        for bad in ["10.0.0.0/33", "localhost", "10.0.0", "1.2.3.4/-1", ",", "::1/129", "10.0.0.0/8;"] {
+            assert!(parse_allow(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_allow_is_loopback_only() {
+        let a = load(&[]).unwrap();
+        assert!(a.allows(ip("127.0.0.1")) && a.allows(ip("127.0.0.2")) && a.allows(ip("::1")));
+        assert!(!a.allows(ip("10.0.0.1")) && !a.allows(ip("::2")));
+        assert!(!a.has_auth());
+        let e = load(&[("HOTPROF_ALLOW", "10.0.0.0/8,nope")]).unwrap_err();
+        assert!(e.starts_with("HOTPROF_ALLOW: \"nope\" is not an address or CIDR"), "{e}");
+    }
+
+    #[test]
+    fn credentials() {
+        assert_eq!(parse_credentials("ops:s3:cret").as_deref(), Some(&b"ops:s3:cret"[..]));
+        for bad in ["", "ops", "ops:", ":pw", ":"] {
+            assert_eq!(parse_credentials(bad), None, "{bad}");
+        }
+        let e = load(&[("HOTPROF_AUTH", "nopassword")]).unwrap_err();
+        assert!(e.starts_with("HOTPROF_AUTH must hold user:password"), "{e}");
+        assert!(!e.contains("nopassword"), "the value is never echoed: {e}");
+        assert!(load(&[("HOTPROF_AUTH", "a:b"), ("HOTPROF_AUTH_FILE", "/x")]).is_err());
+        let e = load(&[("HOTPROF_AUTH_FILE", "/nonexistent/hotprof-auth")]).unwrap_err();
+        assert!(e.starts_with("HOTPROF_AUTH_FILE=\"/nonexistent/hotprof-auth\""), "{e}");
+    }
+
+    #[test]
+    fn auth_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth");
+        std::fs::write(&path, "ops:from-file\n").unwrap();
+        let a = load(&[("HOTPROF_AUTH_FILE", path.to_str().unwrap())]).unwrap();
+        assert_eq!(a.credentials.as_deref(), Some(&b"ops:from-file"[..]));
+    }
+
+    #[test]
+    fn basic_header() {
+        let a = load(&[("HOTPROF_AUTH", "ops:s3cret")]).unwrap();
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            h
+        };
+        let good = base64::engine::general_purpose::STANDARD.encode("ops:s3cret");
+        assert!(a.authorized(&with(&format!("Basic {good}"))));
+        assert!(a.authorized(&with(&format!("basic  {good}"))));
+        let wrong = base64::engine::general_purpose::STANDARD.encode("ops:s3cre");
+        for bad in [format!("Basic {wrong}"), format!("Bearer {good}"), "Basic !!!".into(), "Basic".into()] {
+            assert!(!a.authorized(&with(&bad)), "{bad}");
+        }
+        assert!(!a.authorized(&HeaderMap::new()));
+        assert!(load(&[]).unwrap().authorized(&HeaderMap::new()), "no credentials configured");
+        let r = a.refuse(Some(ip("127.0.0.1")), &HeaderMap::new()).unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Basic realm=\"hotprof\"");
+        let r = a.refuse(Some(ip("10.0.0.1")), &with(&format!("Basic {good}"))).unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "the allowlist comes first");
+        assert!(a.refuse(Some(ip("127.0.0.1")), &with(&format!("Basic {good}"))).is_none());
+        assert_eq!(a.refuse(None, &HeaderMap::new()).unwrap().status(), StatusCode::FORBIDDEN);
+    }
+}

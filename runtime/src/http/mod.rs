@@ -1,0 +1,148 @@
+//! The debug HTTP server (feature `http`): Go's `/debug/pprof` protocol, so
+//! `go tool pprof`, Parca and Grafana Alloy can profile a hotprof service
+//! with no new agent.
+//!
+//! `HOTPROF_HTTP=addr:port` starts it at install time on its own
+//! `hotprof-http` thread with its own single-threaded tokio runtime, so a
+//! saturated application runtime cannot starve it. Loopback (`127.0.0.1`,
+//! `:6060`) is the safe choice; any other address needs credentials.
+
+mod access;
+mod goroutine;
+mod index;
+mod params;
+mod responses;
+mod routes;
+mod server;
+mod settings;
+mod symbol;
+
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::runtime::Runtime;
+use access::Access;
+use settings::{Limits, Settings};
+
+/// The `/debug/pprof` handlers as an [`axum::Router`], to mount in a server
+/// the application already runs instead of opening a second port.
+///
+/// Routes are at `/debug/pprof/...`; `Router::nest` puts them under a
+/// prefix, `Router::merge` at the root. The same access rules apply as on
+/// hotprof's own server (`HOTPROF_ALLOW`, `HOTPROF_AUTH`, `HOTPROF_AUTH_FILE`,
+/// `HOTPROF_HTTP_MAX_SECONDS`, read when this is called); the allowlist needs
+/// the client address, so serve with `into_make_service_with_connect_info`:
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use std::net::SocketAddr;
+/// let app = axum::Router::new()
+///     .route("/", axum::routing::get(|| async { "hello" }))
+///     .nest("/internal", hotprof::router()); // -> /internal/debug/pprof/
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+/// # }
+/// ```
+///
+/// Invalid settings are logged once and the router then refuses every request.
+pub fn router() -> axum::Router {
+    let rt = crate::runtime::get();
+    let env = |k: &str| std::env::var(k).ok();
+    let access = Access::load(&env).unwrap_or_else(|e| {
+        rt.error(&format!("{e}; hotprof::router() refuses every request"));
+        Access::deny_all()
+    });
+    let limits = Limits::load(&env).unwrap_or_else(|e| {
+        rt.error(&format!("{e}; using {}", settings::DEFAULT_MAX_SECONDS));
+        Limits { max_seconds: settings::DEFAULT_MAX_SECONDS }
+    });
+    routes::protect(routes::routes(limits), access)
+}
+
+/// The running server; `stop` ends it.
+#[derive(Debug)]
+pub(crate) struct HttpServer {
+    stop: oneshot::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl HttpServer {
+    /// Starts the server when `HOTPROF_HTTP` asks for it. Invalid settings or
+    /// a port that cannot be bound: one error line, no server.
+    pub(crate) fn start(rt: &'static Runtime) -> Option<HttpServer> {
+        let settings = match Settings::load(&|k| std::env::var(k).ok()) {
+            Ok(Some(s)) => s,
+            Ok(None) => return None,
+            Err(e) => {
+                rt.error(&e);
+                return None;
+            }
+        };
+        match HttpServer::spawn(&settings) {
+            Ok((server, addr)) => {
+                let who = if settings.access.has_auth() {
+                    "basic auth required"
+                } else {
+                    "no HOTPROF_AUTH: loopback clients only"
+                };
+                rt.notice(&format!("debug HTTP server on http://{addr}/debug/pprof/ ({who})"));
+                Some(server)
+            }
+            Err(e) => {
+                rt.error(&format!(
+                    "cannot serve HTTP on {}: {e}; the debug HTTP server is not started",
+                    settings.bind
+                ));
+                None
+            }
+        }
+    }
+
+    fn spawn(settings: &Settings) -> std::io::Result<(HttpServer, SocketAddr)> {
+        let listener = std::net::TcpListener::bind(settings.bind)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let app = routes::protect(
+            routes::routes(settings.limits.clone()).fallback(routes::not_found),
+            settings.access.clone(),
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .thread_name("hotprof-http") // its blocking pool runs the captures
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("hotprof-http".into())
+            .spawn(move || serve(runtime, listener, app, stopped))?;
+        Ok((HttpServer { stop, thread }, addr))
+    }
+
+    /// Stops accepting, drops open connections and waits for the thread.
+    pub(crate) fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+fn serve(
+    runtime: tokio::runtime::Runtime,
+    listener: std::net::TcpListener,
+    app: axum::Router,
+    stopped: oneshot::Receiver<()>,
+) {
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => return crate::runtime::get().error(&format!("debug HTTP server stopped: {e}")),
+        };
+        tokio::select! {
+            _ = server::accept_loop(listener, app) => {}
+            _ = stopped => {}
+        }
+    });
+    // A profile still running must not hold up the program's exit.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+}

@@ -1,0 +1,49 @@
+//! The accept loop of hotprof's own server: every connection served on the
+//! `hotprof-http` runtime, at most [`MAX_CONNECTIONS`] at once (more are
+//! closed at once), request headers within [`HEADER_TIMEOUT`], and the client
+//! address handed to the access check.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Connections served at once; a flood of idle ones cannot grow past it.
+pub(crate) const MAX_CONNECTIONS: usize = 64;
+/// A client that does not send its request headers in time is dropped.
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Accepts connections until the task is dropped.
+pub(crate) async fn accept_loop(listener: TcpListener, app: Router) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(_) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue; // over the cap: the connection is closed at once
+        };
+        tokio::spawn(serve_connection(stream, peer, app.clone(), slot));
+    }
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Router, _slot: OwnedSemaphorePermit) {
+    let service = TowerToHyperService::new(app.layer(axum::Extension(ConnectInfo(peer))));
+    let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}

@@ -1,0 +1,144 @@
+//! `HOTPROF_HTTP` and `HOTPROF_HTTP_MAX_SECONDS`: where the debug server
+//! listens and the longest profile it takes. Read through an env lookup so
+//! tests pass their own.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::access::Access;
+
+/// Longest `seconds=` a request may ask for, unless `HOTPROF_HTTP_MAX_SECONDS` says otherwise.
+pub(crate) const DEFAULT_MAX_SECONDS: u64 = 300;
+
+/// What the standalone server needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub bind: SocketAddr,
+    pub access: Access,
+    pub limits: Limits,
+}
+
+/// Per-request limits shared by the standalone server and [`super::router`].
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub max_seconds: u64,
+}
+
+impl Settings {
+    /// `Ok(None)` when `HOTPROF_HTTP` is unset, empty or `off`; an error line
+    /// naming the variable when a value is invalid (the server then stays off).
+    pub(crate) fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Settings>, String> {
+        Settings::read(env).map_err(|e| format!("{e}; the debug HTTP server is not started"))
+    }
+
+    fn read(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Settings>, String> {
+        let Some(value) = var(env, "HOTPROF_HTTP") else { return Ok(None) };
+        if value.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let bind = parse_bind(&value).ok_or_else(|| {
+            format!(
+                "HOTPROF_HTTP={value:?} is not an address: expected addr:port such as 127.0.0.1:6060, \
+                 [::1]:6060, :6060 (loopback) or off"
+            )
+        })?;
+        let access = Access::load(env)?;
+        let limits = Limits::load(env)?;
+        if !bind.ip().is_loopback() && !access.has_auth() {
+            return Err(format!(
+                "HOTPROF_HTTP={value:?} is not a loopback address and neither HOTPROF_AUTH nor \
+                 HOTPROF_AUTH_FILE is set: set credentials or bind 127.0.0.1"
+            ));
+        }
+        Ok(Some(Settings { bind, access, limits }))
+    }
+}
+
+impl Limits {
+    pub(crate) fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Limits, String> {
+        let max_seconds = match var(env, "HOTPROF_HTTP_MAX_SECONDS") {
+            None => DEFAULT_MAX_SECONDS,
+            Some(v) => v.parse::<u64>().ok().filter(|n| (1..=86_400).contains(n)).ok_or_else(|| {
+                format!("HOTPROF_HTTP_MAX_SECONDS={v:?}: expected a whole number of seconds from 1 to 86400")
+            })?,
+        };
+        Ok(Limits { max_seconds })
+    }
+}
+
+/// A trimmed, non-empty value.
+pub(crate) fn var(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// `addr:port`, `[v6]:port`, `localhost:port`, or `:port` (loopback).
+pub(crate) fn parse_bind(v: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = v.parse::<SocketAddr>() {
+        return Some(addr);
+    }
+    let (host, port) = v.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let ip = match host {
+        "" | "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn bind_addresses() {
+        assert_eq!(parse_bind("127.0.0.1:6060"), Some("127.0.0.1:6060".parse().unwrap()));
+        assert_eq!(parse_bind(":6060"), Some("127.0.0.1:6060".parse().unwrap()));
+        assert_eq!(parse_bind("localhost:0"), Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(parse_bind("[::1]:6060"), Some("[::1]:6060".parse().unwrap()));
+        for bad in ["6060", "127.0.0.1", "127.0.0.1:70000", "example.com:80", "::1:6060", ":", "1.2.3.4:x"] {
+            assert_eq!(parse_bind(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn unset_or_off_means_no_server() {
+        assert!(Settings::load(&env(&[])).unwrap().is_none());
+        assert!(Settings::load(&env(&[("HOTPROF_HTTP", " ")])).unwrap().is_none());
+        assert!(Settings::load(&env(&[("HOTPROF_HTTP", "OFF")])).unwrap().is_none());
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let e = Settings::load(&env(&[("HOTPROF_HTTP", "6060")])).unwrap_err();
+        assert!(e.starts_with("HOTPROF_HTTP=\"6060\" is not an address: expected addr:port"), "{e}");
+        let e =
+            Settings::load(&env(&[("HOTPROF_HTTP", ":6060"), ("HOTPROF_ALLOW", "10.0.0.0/33")])).unwrap_err();
+        assert!(e.contains("HOTPROF_ALLOW"), "{e}");
+    }
+
+    #[test]
+    fn non_loopback_needs_credentials() {
+        let e = Settings::load(&env(&[("HOTPROF_HTTP", "0.0.0.0:6060")])).unwrap_err();
+        assert!(e.contains("not a loopback address") && e.contains("HOTPROF_AUTH"), "{e}");
+        assert!(e.ends_with("; the debug HTTP server is not started"), "{e}");
+        let s = Settings::load(&env(&[("HOTPROF_HTTP", "0.0.0.0:6060"), ("HOTPROF_AUTH", "ops:s3cret")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.bind, "0.0.0.0:6060".parse().unwrap());
+    }
+
+    #[test]
+    fn max_seconds() {
+        assert_eq!(Limits::load(&env(&[])).unwrap().max_seconds, 300);
+        assert_eq!(Limits::load(&env(&[("HOTPROF_HTTP_MAX_SECONDS", "60")])).unwrap().max_seconds, 60);
+        for bad in ["0", "-1", "1m", "999999"] {
+            let e = Limits::load(&env(&[("HOTPROF_HTTP_MAX_SECONDS", bad)])).unwrap_err();
+            assert!(e.starts_with("HOTPROF_HTTP_MAX_SECONDS="), "{e}");
+        }
+    }
+}
