@@ -126,6 +126,9 @@ fn sigprof_after_a_session_and_sigusr1_during_one_are_harmless() {
     let _serial = serial();
     let dir = fresh_dir("cpu-prof");
     let mut svc = Service::start(&dir, &["--hot", "1"], &[("HOTPROF_CPU_SECONDS", "2s")]);
+    svc.kill("PROF");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(svc.alive(), "SIGPROF before any CPU session killed the process");
     svc.kill("USR2");
     assert!(svc.wait_stderr("CPU profile started", WAIT));
     svc.kill("USR1");

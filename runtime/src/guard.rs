@@ -203,6 +203,11 @@ impl Guard {
         self.kinds[kind.index()].stats
     }
 
+    /// How long the breaker stays open from `now`, if it is open.
+    pub(crate) fn breaker_open_for(&self, now: Instant) -> Option<Duration> {
+        self.open_until.filter(|u| now < *u).map(|u| u - now)
+    }
+
     /// (is the breaker open now, times it opened).
     pub(crate) fn breaker(&self, now: Instant) -> (bool, u64) {
         (self.open_until.is_some_and(|u| now < u), self.breaker_trips_total)

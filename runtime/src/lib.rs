@@ -171,7 +171,9 @@ pub mod __private {
                     guard.signals = Some(signals);
                 }
                 Err(e) => {
-                    rt.error(&format!("cannot start the signal thread: {e}; SIGUSR1 dumps are off"));
+                    rt.error(&format!(
+                        "cannot start the signal thread: {e}; SIGUSR1 dumps and SIGUSR2 CPU profiles are off"
+                    ));
                 }
             }
             guard

@@ -168,6 +168,8 @@ impl Runtime {
         if let Err(e) = stacks::setup(rt.config.unwinder) {
             rt.error(e);
         }
+        // A stray SIGPROF must never terminate the service, profiled yet or not.
+        crate::sys::ignore_if_default(libc::SIGPROF);
         if let Err(e) = scope::sampler::start(|events| get().write_slow_calls(events)) {
             rt.error(&format!(
                 "cannot start the sampler thread: {e}; scope elapsed times and slow calls are off"
@@ -264,18 +266,41 @@ impl Runtime {
         let now = Instant::now();
         let mut guard = lock(&self.guard);
         let (g, logs) = &mut *guard;
+        let (locks, trips) = (g.stats(kind).locks, g.breaker(now).1);
         let Err((reason, retry_after)) = g.check(kind, now) else { return Ok(()) };
+        // State changes are rare and always said, not folded into the window.
+        let locked_now = g.stats(kind).locks > locks;
+        let tripped_for = (g.breaker(now).1 > trips).then(|| g.breaker_open_for(now)).flatten();
         let log = &mut logs[kind.index()];
-        if let Some(unlogged) = log.refuse(now, 1) {
-            let total = log.total();
-            drop(guard);
+        let notice = log.refuse(now, 1).map(|unlogged| (unlogged, log.total()));
+        drop(guard);
+        let c = &self.config.guard;
+        if locked_now {
             self.error(&format!(
-                "{} {} (HOTPROF_RATE_BURST={}, HOTPROF_RATE_REFILL={:?}); next in {:.1}s; \
-                 {unlogged} more refused since the last notice, {total} in all",
+                "{} triggers locked for {:?} after {} refusals within {:?} (HOTPROF_LOCK_*)",
+                kind.name(),
+                c.lock_cooldown,
+                c.lock_after,
+                c.lock_window
+            ));
+        }
+        if let Some(open_for) = tripped_for {
+            self.error(&format!(
+                "breaker open: every capture refused for {:.0}s after repeated locks (HOTPROF_BREAKER_*)",
+                open_for.as_secs_f64()
+            ));
+        }
+        if let Some((unlogged, total)) = notice {
+            let limits = match reason {
+                Refusal::RateLimited => {
+                    format!(" (HOTPROF_RATE_BURST={}, HOTPROF_RATE_REFILL={:?})", c.burst, c.refill)
+                }
+                Refusal::Locked | Refusal::BreakerOpen => String::new(),
+            };
+            self.error(&format!(
+                "{} {}{limits}; next in {:.1}s; {unlogged} more refused since the last notice, {total} in all",
                 kind.name(),
                 reason.describe(),
-                self.config.guard.burst,
-                self.config.guard.refill,
                 retry_after.as_secs_f64()
             ));
         }
