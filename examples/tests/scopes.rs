@@ -129,8 +129,8 @@ fn a_burst_of_10000_slow_calls_is_rate_limited() {
 
 #[test]
 fn a_call_still_running_past_its_threshold_can_start_a_cpu_profile() {
-    let env = [("HOTPROF_SLOW_CPU", "on"), ("HOTPROF_CPU_SECONDS", "1s")];
-    let svc = start("slow-cpu", &["--workers", "0", "--tasks", "0", "--stuck", "4"], &env);
+    let env = [("HOTPROF_SLOW_CPU", "on"), ("HOTPROF_CPU_SECONDS", "2s")];
+    let svc = start("slow-cpu", &["--workers", "0", "--tasks", "0", "--stuck", "6"], &env);
     assert!(wait_until(WAIT, || !files(&svc.dir, "-cpu.pb.gz").is_empty()), "{}", svc.stderr());
     let event = std::fs::read_to_string(&files(&svc.dir, "-slowcall.txt")[0]).unwrap();
     assert!(
@@ -140,11 +140,14 @@ fn a_call_still_running_past_its_threshold_can_start_a_cpu_profile() {
     let pb = &files(&svc.dir, "-cpu.pb.gz")[0];
     let run = |args: &[&str]| {
         let out = Command::new("go").args(["tool", "pprof"]).args(args).arg(pb).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let comments = run(&["-comments"]);
     assert!(comments.contains("trigger: threshold"), "{comments}");
     assert!(comments.contains("reason: slow call scoped_service::stuck_call running for"), "{comments}");
-    assert!(run(&["-tags"]).contains("scoped_service::stuck_call"), "the samples carry the scope as a label");
-    assert!(run(&["-top", "-cum", "-nodecount=30"]).contains("stuck_call"));
+    let top = run(&["-top", "-cum", "-nodecount=30"]);
+    assert!(top.contains("stuck_call"), "{top}");
+    let tags = run(&["-tags"]);
+    assert!(tags.contains("scoped_service::stuck_call"), "the samples carry the scope as a label:\n{tags}");
 }
