@@ -5,10 +5,38 @@
 use proc_macro2::{TokenStream, TokenTree};
 use quote::quote;
 use syn::ext::IdentExt as _;
-use syn::parse::{Parse, ParseStream};
+use syn::parse::{Lookahead1, Parse, ParseStream};
 use syn::{Ident, Lit, LitStr, Token};
 
+use crate::errors::Errors;
 use crate::suggest::suggest;
+
+/// Parses `arg, arg, ...`. `known_arg` handles one argument it recognises
+/// through the lookahead (pushing errors about its value to `errors`) and
+/// returns `Ok(false)` for anything else; unknown names become spanned
+/// errors. Returns `Err` only for tokens that cannot start an argument.
+pub(crate) fn parse_args(
+    input: ParseStream<'_>,
+    known: &Known,
+    errors: &mut Errors,
+    mut known_arg: impl FnMut(&Lookahead1<'_>, ParseStream<'_>, &mut Errors) -> syn::Result<bool>,
+) -> syn::Result<()> {
+    while !input.is_empty() {
+        let lookahead = input.lookahead1();
+        if !known_arg(&lookahead, input, errors)? {
+            if input.peek(Ident::peek_any) {
+                let arg = input.parse::<Arg>()?;
+                errors.push(known.unknown(&arg.name));
+            } else {
+                return Err(lookahead.error());
+            }
+        }
+        if !input.is_empty() {
+            input.parse::<Token![,]>()?;
+        }
+    }
+    Ok(())
+}
 
 /// The arguments one attribute takes, as its messages name them.
 pub(crate) struct Known {

@@ -6,11 +6,10 @@
 //! an argument at all stop the parse.
 
 use proc_macro2::Span;
-use syn::ext::IdentExt as _;
+use syn::Lit;
 use syn::parse::{Parse, ParseStream};
-use syn::{Ident, Lit, Token};
 
-use crate::arg::{Arg, Known};
+use crate::arg::{Arg, Known, parse_args};
 use crate::errors::Errors;
 
 mod kw {
@@ -61,25 +60,18 @@ impl MainArgs {
     /// Parses `arg, arg, ...`, pushing errors about single arguments to
     /// `errors`; returns `Err` only for tokens that cannot start an argument.
     fn parse_each(&mut self, input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<()> {
-        while !input.is_empty() {
-            let lookahead = input.lookahead1();
+        parse_args(input, &KNOWN, errors, |lookahead, input, errors| {
             if lookahead.peek(kw::dir) {
                 let arg = input.parse::<Arg>()?;
                 errors.take(self.set_dir(&arg));
             } else if lookahead.peek(kw::enabled) {
                 let arg = input.parse::<Arg>()?;
                 errors.take(self.set_enabled(&arg));
-            } else if input.peek(Ident::peek_any) {
-                let arg = input.parse::<Arg>()?;
-                errors.push(KNOWN.unknown(&arg.name));
             } else {
-                return Err(lookahead.error());
+                return Ok(false);
             }
-            if !input.is_empty() {
-                input.parse::<Token![,]>()?;
-            }
-        }
-        Ok(())
+            Ok(true)
+        })
     }
 
     fn set_dir(&mut self, arg: &Arg) -> syn::Result<()> {

@@ -6,12 +6,11 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens as _;
-use syn::ext::IdentExt as _;
 use syn::parse::{Parse, ParseStream};
-use syn::{Ident, Lit, Path, Token};
+use syn::{Lit, Path};
 
 use super::duration;
-use crate::arg::{Arg, Known};
+use crate::arg::{Arg, Known, parse_args};
 use crate::errors::Errors;
 
 mod kw {
@@ -68,25 +67,18 @@ impl ProfileArgs {
     /// Parses `arg, arg, ...`, pushing errors about single arguments to
     /// `errors`; returns `Err` only for tokens that cannot start an argument.
     fn parse_each(&mut self, input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<()> {
-        while !input.is_empty() {
-            let lookahead = input.lookahead1();
+        parse_args(input, &KNOWN, errors, |lookahead, input, errors| {
             if lookahead.peek(kw::name) {
                 let arg = input.parse::<Arg>()?;
                 errors.take(self.set_name(&arg));
             } else if lookahead.peek(kw::threshold) {
                 let arg = input.parse::<Arg>()?;
                 errors.take(self.set_threshold(&arg));
-            } else if input.peek(Ident::peek_any) {
-                let arg = input.parse::<Arg>()?;
-                errors.push(KNOWN.unknown(&arg.name));
             } else {
-                return Err(lookahead.error());
+                return Ok(false);
             }
-            if !input.is_empty() {
-                input.parse::<Token![,]>()?;
-            }
-        }
-        Ok(())
+            Ok(true)
+        })
     }
 
     fn set_name(&mut self, arg: &Arg) -> syn::Result<()> {
