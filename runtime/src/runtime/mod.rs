@@ -9,12 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+mod cpu_trigger;
+mod slow_calls;
+
 use crate::config::{Config, MacroArgs};
-use crate::cpu::{CpuError, CpuProfile, Session};
 use crate::guard::{Guard, Kind, KindStats, Refusal, RefusalLog};
 use crate::meta::{self, AppInfo, BuildInfo};
 use crate::output::{OutputDir, OutputError};
-use crate::scope::{self, SlowCall};
+use crate::scope;
 use crate::stacks::{self, Symbolizer, ThreadDump};
 use crate::{signals, switch};
 
@@ -195,63 +197,6 @@ impl Runtime {
         Ok(dump)
     }
 
-    /// Writes each admitted slow-call event to its own file and runs the hooks.
-    pub(crate) fn write_slow_calls(&'static self, events: Vec<SlowCall>) {
-        for event in events {
-            if self.admit(Kind::Slow).is_err() {
-                continue; // counted, and logged once per window
-            }
-            if self.config.slow_cpu && event.still_running {
-                // The call is still slow right now: profile the window that follows.
-                let reason =
-                    format!("slow call {} running for {:.3}s", event.scope, event.elapsed.as_secs_f64());
-                self.spawn_cpu_window(
-                    Trigger::Threshold,
-                    reason,
-                    vec![("slow_scope".into(), event.scope.into())],
-                );
-            }
-            let text = self.slow_call_text(&event);
-            match self.output.write("slowcall", "txt", text.as_bytes()) {
-                Ok(path) => self.notice(&format!(
-                    "slow call {} ({:.3}s, threshold {:?}) written to {}",
-                    event.scope,
-                    event.elapsed.as_secs_f64(),
-                    event.threshold,
-                    path.display()
-                )),
-                Err(e) => self.error(&format!("slow-call event lost: {e}")),
-            }
-            scope::run_hooks(&event);
-        }
-    }
-
-    fn slow_call_text(&self, event: &SlowCall) -> String {
-        let mut text = String::from("hotprof slow call\n");
-        for (key, value) in self.header(Trigger::Threshold, "-") {
-            if key != "unwinder" {
-                text.push_str(&format!("{key}: {value}\n"));
-            }
-        }
-        text.push_str(&format!("scope: {}\n", event.scope));
-        text.push_str(&format!("threshold: {:?}\n", event.threshold));
-        text.push_str(&format!("elapsed: {:.6}s\n", event.elapsed.as_secs_f64()));
-        text.push_str(&format!(
-            "state: {}\n",
-            if event.still_running { "still running" } else { "completed" }
-        ));
-        text.push_str(&format!("thread: {}\n", event.thread));
-        if let Some(task) = event.task {
-            text.push_str(&format!("task: {task}\n"));
-        }
-        text.push_str("\nlogical stack (innermost first):\n");
-        for name in &event.stack {
-            text.push_str(&format!("\t{name}\n"));
-        }
-        text.push_str("\n-- end of hotprof slow call --\n");
-        text
-    }
-
     /// Takes a dump and writes it to the output folder.
     pub(crate) fn dump_to_file(&self, trigger: Trigger) -> Result<(PathBuf, ThreadDump), DumpError> {
         let dump = self.dump(trigger)?;
@@ -328,83 +273,6 @@ impl Runtime {
         h.push(("trigger", trigger.to_string()));
         h.push(("unwinder", unwinder.to_string()));
         h
-    }
-
-    /// Runs a CPU session on a `hotprof-cpu` thread and waits for it.
-    pub(crate) fn cpu_profile(&self, trigger: Trigger, duration: Duration) -> Result<CpuProfile, CpuError> {
-        let session = self.start_cpu()?;
-        let (hz, comments) = (self.config.cpu_hz, self.comments(trigger));
-        let safe = stacks::dwarf_unwind_is_signal_safe();
-        std::thread::Builder::new()
-            .name("hotprof-cpu".into())
-            .spawn(move || session.run(duration, hz, safe, &comments, &[]))
-            .map_err(|e| CpuError::Profiler(format!("cannot start the hotprof-cpu thread: {e}")))?
-            .join()
-            .unwrap_or_else(|_| Err(CpuError::Profiler("the hotprof-cpu thread panicked".into())))
-    }
-
-    /// Switch, one-session slot, rate limit: in that order, so a busy or
-    /// disabled request costs no token.
-    fn start_cpu(&self) -> Result<Session, CpuError> {
-        if !switch::is_enabled() {
-            return Err(CpuError::Disabled);
-        }
-        let session = Session::claim()?;
-        self.admit(Kind::Cpu).map_err(|(reason, retry_after)| CpuError::Refused { reason, retry_after })?;
-        Ok(session)
-    }
-
-    /// The SIGUSR2 path: starts a CPU session of `HOTPROF_CPU_SECONDS` on its
-    /// own thread and writes its files; the signal thread returns at once.
-    pub(crate) fn on_cpu_signal(&'static self, name: &'static str) {
-        self.spawn_cpu_window(
-            Trigger::Signal(name),
-            format!("kill -{}", name.trim_start_matches("SIG")),
-            Vec::new(),
-        );
-    }
-
-    /// Starts a CPU session of `HOTPROF_CPU_SECONDS` on its own thread, which
-    /// writes the files; the caller returns at once. `labels` go on every sample.
-    fn spawn_cpu_window(&'static self, trigger: Trigger, reason: String, labels: Vec<(String, String)>) {
-        let session = match self.start_cpu() {
-            Ok(s) => s,
-            Err(CpuError::Refused { .. }) => return, // logged once per window
-            Err(e) => return self.notice(&format!("{trigger} ignored: {e}")),
-        };
-        let (window, hz) = (self.config.cpu_window, self.config.cpu_hz);
-        self.notice(&format!(
-            "{trigger}: CPU profile started for {:.1}s at {hz} Hz ({reason})",
-            window.as_secs_f64()
-        ));
-        let mut comments = self.comments(trigger);
-        comments.push(format!("reason: {reason}"));
-        let spawned = std::thread::Builder::new().name("hotprof-cpu".into()).spawn(move || {
-            let safe = stacks::dwarf_unwind_is_signal_safe();
-            match session.run(window, hz, safe, &comments, &labels) {
-                Ok(profile) => self.write_cpu_profile(&profile),
-                Err(e) => self.error(&format!("CPU profile failed: {e}")),
-            }
-        });
-        if let Err(e) = spawned {
-            self.error(&format!("cannot start the hotprof-cpu thread: {e}"));
-        }
-    }
-
-    fn write_cpu_profile(&self, profile: &CpuProfile) {
-        let now = SystemTime::now();
-        let files: [(&str, &[u8]); 3] =
-            [("pb.gz", &profile.pprof_gz), ("svg", &profile.svg), ("folded", profile.folded.as_bytes())];
-        for (ext, bytes) in files {
-            match self.output.write_at(now, "cpu", ext, bytes) {
-                Ok(path) => self.notice(&format!(
-                    "CPU profile ({} samples) written to {}",
-                    profile.samples,
-                    path.display()
-                )),
-                Err(e) => self.error(&format!("CPU profile file lost: {e}")),
-            }
-        }
     }
 
     /// The file header as pprof comments.

@@ -1,0 +1,93 @@
+//! The CPU-profile paths of the runtime: the API (waits for the profile),
+//! SIGUSR2 and slow calls (start a session and write its files).
+
+use std::time::{Duration, SystemTime};
+
+use super::{Runtime, Trigger};
+use crate::cpu::{CpuError, CpuProfile, Session};
+use crate::guard::Kind;
+use crate::{stacks, switch};
+
+impl Runtime {
+    /// Runs a CPU session on a `hotprof-cpu` thread and waits for it.
+    pub(crate) fn cpu_profile(&self, trigger: Trigger, duration: Duration) -> Result<CpuProfile, CpuError> {
+        let session = self.start_cpu()?;
+        let (hz, comments) = (self.config.cpu_hz, self.comments(trigger));
+        let safe = stacks::dwarf_unwind_is_signal_safe();
+        std::thread::Builder::new()
+            .name("hotprof-cpu".into())
+            .spawn(move || session.run(duration, hz, safe, &comments, &[]))
+            .map_err(|e| CpuError::Profiler(format!("cannot start the hotprof-cpu thread: {e}")))?
+            .join()
+            .unwrap_or_else(|_| Err(CpuError::Profiler("the hotprof-cpu thread panicked".into())))
+    }
+
+    /// Switch, one-session slot, rate limit: in that order, so a busy or
+    /// disabled request costs no token.
+    pub(super) fn start_cpu(&self) -> Result<Session, CpuError> {
+        if !switch::is_enabled() {
+            return Err(CpuError::Disabled);
+        }
+        let session = Session::claim()?;
+        self.admit(Kind::Cpu).map_err(|(reason, retry_after)| CpuError::Refused { reason, retry_after })?;
+        Ok(session)
+    }
+
+    /// The SIGUSR2 path: starts a CPU session of `HOTPROF_CPU_SECONDS` on its
+    /// own thread and writes its files; the signal thread returns at once.
+    pub(crate) fn on_cpu_signal(&'static self, name: &'static str) {
+        self.spawn_cpu_window(
+            Trigger::Signal(name),
+            format!("kill -{}", name.trim_start_matches("SIG")),
+            Vec::new(),
+        );
+    }
+
+    /// Starts a CPU session of `HOTPROF_CPU_SECONDS` on its own thread, which
+    /// writes the files; the caller returns at once. `labels` go on every sample.
+    pub(super) fn spawn_cpu_window(
+        &'static self,
+        trigger: Trigger,
+        reason: String,
+        labels: Vec<(String, String)>,
+    ) {
+        let session = match self.start_cpu() {
+            Ok(s) => s,
+            Err(CpuError::Refused { .. }) => return, // logged once per window
+            Err(e) => return self.notice(&format!("{trigger} ignored: {e}")),
+        };
+        let (window, hz) = (self.config.cpu_window, self.config.cpu_hz);
+        self.notice(&format!(
+            "{trigger}: CPU profile started for {:.1}s at {hz} Hz ({reason})",
+            window.as_secs_f64()
+        ));
+        let mut comments = self.comments(trigger);
+        comments.push(format!("reason: {reason}"));
+        let spawned = std::thread::Builder::new().name("hotprof-cpu".into()).spawn(move || {
+            let safe = stacks::dwarf_unwind_is_signal_safe();
+            match session.run(window, hz, safe, &comments, &labels) {
+                Ok(profile) => self.write_cpu_profile(&profile),
+                Err(e) => self.error(&format!("CPU profile failed: {e}")),
+            }
+        });
+        if let Err(e) = spawned {
+            self.error(&format!("cannot start the hotprof-cpu thread: {e}"));
+        }
+    }
+
+    fn write_cpu_profile(&self, profile: &CpuProfile) {
+        let now = SystemTime::now();
+        let files: [(&str, &[u8]); 3] =
+            [("pb.gz", &profile.pprof_gz), ("svg", &profile.svg), ("folded", profile.folded.as_bytes())];
+        for (ext, bytes) in files {
+            match self.output.write_at(now, "cpu", ext, bytes) {
+                Ok(path) => self.notice(&format!(
+                    "CPU profile ({} samples) written to {}",
+                    profile.samples,
+                    path.display()
+                )),
+                Err(e) => self.error(&format!("CPU profile file lost: {e}")),
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Slow-call events reported by scoped samplers: guard, file, optional CPU
+//! window, hooks.
+
+use super::{Runtime, Trigger};
+use crate::guard::Kind;
+use crate::scope::{self, SlowCall};
+
+impl Runtime {
+    /// Writes each admitted slow-call event to its own file and runs the hooks.
+    pub(crate) fn write_slow_calls(&'static self, events: Vec<SlowCall>) {
+        for event in events {
+            if self.admit(Kind::Slow).is_err() {
+                continue; // counted, and logged once per window
+            }
+            if self.config.slow_cpu && event.still_running {
+                // The call is still slow right now: profile the window that follows.
+                let reason =
+                    format!("slow call {} running for {:.3}s", event.scope, event.elapsed.as_secs_f64());
+                self.spawn_cpu_window(
+                    Trigger::Threshold,
+                    reason,
+                    vec![("slow_scope".into(), event.scope.into())],
+                );
+            }
+            let text = self.slow_call_text(&event);
+            match self.output.write("slowcall", "txt", text.as_bytes()) {
+                Ok(path) => self.notice(&format!(
+                    "slow call {} ({:.3}s, threshold {:?}) written to {}",
+                    event.scope,
+                    event.elapsed.as_secs_f64(),
+                    event.threshold,
+                    path.display()
+                )),
+                Err(e) => self.error(&format!("slow-call event lost: {e}")),
+            }
+            scope::run_hooks(&event);
+        }
+    }
+
+    fn slow_call_text(&self, event: &SlowCall) -> String {
+        let mut text = String::from("hotprof slow call\n");
+        for (key, value) in self.header(Trigger::Threshold, "-") {
+            if key != "unwinder" {
+                text.push_str(&format!("{key}: {value}\n"));
+            }
+        }
+        text.push_str(&format!("scope: {}\n", event.scope));
+        text.push_str(&format!("threshold: {:?}\n", event.threshold));
+        text.push_str(&format!("elapsed: {:.6}s\n", event.elapsed.as_secs_f64()));
+        text.push_str(&format!(
+            "state: {}\n",
+            if event.still_running { "still running" } else { "completed" }
+        ));
+        text.push_str(&format!("thread: {}\n", event.thread));
+        if let Some(task) = event.task {
+            text.push_str(&format!("task: {task}\n"));
+        }
+        text.push_str("\nlogical stack (innermost first):\n");
+        for name in &event.stack {
+            text.push_str(&format!("\t{name}\n"));
+        }
+        text.push_str("\n-- end of hotprof slow call --\n");
+        text
+    }
+}
