@@ -80,7 +80,7 @@ impl Access {
     fn authorized(&self, headers: &HeaderMap) -> bool {
         let Some(expected) = &self.credentials else { return true };
         let Some(sent) = basic_credentials(headers) else { return false };
-        sent.ct_eq(expected).into()
+        constant_time_equal(sent.as_ref(), expected.as_ref())
     }
 
     /// The response that refuses `peer`, or `None` to let the request through.
@@ -157,9 +157,30 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()
 }
 
+/// Compares in time that depends only on the expected length: neither the
+/// content nor the length of the secret shows in how long a wrong guess takes
+/// (a plain slice compare returns early on a length mismatch).
+fn constant_time_equal(sent: &[u8], expected: &[u8]) -> bool {
+    let mut same = (sent.len() as u64).ct_eq(&(expected.len() as u64));
+    for (i, e) in expected.iter().enumerate() {
+        same &= sent.get(i).copied().unwrap_or(0).ct_eq(e);
+    }
+    same.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_compare_whole_and_only_whole() {
+        assert!(constant_time_equal(b"user:secret", b"user:secret"));
+        assert!(!constant_time_equal(b"user:secreT", b"user:secret"));
+        assert!(!constant_time_equal(b"user:secret2", b"user:secret"), "longer");
+        assert!(!constant_time_equal(b"user:secre", b"user:secret"), "prefix");
+        assert!(!constant_time_equal(b"", b"user:secret"));
+        assert!(!constant_time_equal(b"user:secret\0", b"user:secret"), "padded with zero");
+    }
     use std::collections::HashMap;
 
     fn load(vars: &[(&str, &str)]) -> Result<Access, String> {
