@@ -53,14 +53,34 @@ fn sigusr1_dumps_every_named_thread_with_its_function() {
         ("demo-service", "demo_service::main"),
         ("hotprof-signals", "hotprof::"),
     ];
-    for (thread, function) in expect {
-        let t = threads
+    let missing = |threads: &[DumpThread]| -> Vec<String> {
+        expect
             .iter()
-            .find(|t| t.name == thread)
-            .unwrap_or_else(|| panic!("no thread {thread} in\n{text}"));
-        assert!(t.has_function(function), "thread {thread} lacks {function}:\n{}", t.lines.join("\n"));
-        assert!(!t.status.contains("not answering"), "{thread}: {}", t.status);
+            .filter_map(|(thread, function)| {
+                let t = threads.iter().find(|t| t.name == *thread)?;
+                let ok = t.has_function(function) && !t.status.contains("not answering");
+                (!ok).then(|| {
+                    format!("thread {thread} lacks {function} [{}]:\n{}", t.status, t.lines.join("\n"))
+                })
+            })
+            .collect()
+    };
+    for (thread, _) in expect {
+        assert!(threads.iter().any(|t| t.name == thread), "no thread {thread} in\n{text}");
     }
+    // A thread that has just been started may not have reached its function
+    // when a loaded machine lets the dump in first: look again, at most twice.
+    let mut latest = missing(&threads);
+    for attempt in 2..=3 {
+        if latest.is_empty() {
+            break;
+        }
+        svc.kill("USR1");
+        let files = svc.wait_dumps(attempt, WAIT);
+        let (_, again) = parse_dump(&std::fs::read_to_string(files.last().unwrap()).unwrap());
+        latest = missing(&again);
+    }
+    assert!(latest.is_empty(), "{}", latest.join("\n\n"));
     let main = threads.iter().find(|t| t.name == "demo-service").unwrap();
     assert_eq!(main.tid, svc.pid, "the main thread's tid is the pid");
     assert_eq!(threads.iter().filter(|t| t.name == "tokio-rt-worker").count(), 2);
@@ -212,6 +232,7 @@ fn dump_of_1000_threads_under_malloc_and_loader_load() {
     let _serial = heavy();
     let dir = fresh_dir("many");
     let mut svc = Service::start(&dir, &["--extra", "1000", "--malloc", "4", "--loader", "2"], &[]);
+    std::thread::sleep(Duration::from_millis(500)); // let new threads reach their functions
     for round in 1..=3 {
         svc.kill("USR1");
         let files = svc.wait_dumps(round, WAIT);
@@ -267,6 +288,7 @@ fn stopped_and_blocking_threads_are_listed_and_the_dump_still_completes() {
     let dir = fresh_dir("late");
     let env = [("HOTPROF_DUMP_TIMEOUT", "300ms")];
     let mut svc = Service::start(&dir, &["--extra", "50", "--blocker"], &env);
+    std::thread::sleep(Duration::from_millis(300)); // let new threads reach their functions
     let sleeper = tid_of(svc.pid, "sleeper");
     ptrace_stop(sleeper);
     svc.kill("USR1");
