@@ -500,3 +500,35 @@ fn idle_connections_are_dropped_and_a_flood_does_not_wedge_the_server() {
     assert_eq!(get(addr, "/debug/pprof/").status, 200);
     assert!(svc.alive() && svc.ping());
 }
+
+#[test]
+fn an_alertmanager_webhook_starts_a_dump_and_a_cpu_profile() {
+    let _serial = serial();
+    let (svc, addr) = start(&["--hot", "1"], &[("HOTPROF_CPU_SECONDS", "1s")]);
+    let post = |body: &str| {
+        let raw = format!(
+            "POST /debug/pprof/trigger HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        send(addr, raw.as_bytes())
+    };
+    let firing = r#"{"version":"4","status":"firing","receiver":"hotprof","alerts":[{"status":"firing","labels":{"alertname":"HighLatency","service":"demo"},"annotations":{}}]}"#;
+    let a = post(firing);
+    assert_eq!(a.status, 202, "{a:?}");
+    assert!(a.text().contains("thread dump written to"), "{a:?}");
+    assert!(a.text().contains("CPU profile started for 1.0s"), "{a:?}");
+    assert_eq!(svc.wait_dumps(1, Duration::from_secs(30)).len(), 1);
+    assert!(svc.wait_stderr("CPU profile (", Duration::from_secs(30)), "{}", svc.stderr());
+
+    let resolved = r#"{"version":"4","status":"resolved","alerts":[{"labels":{"alertname":"HighLatency"}}]}"#;
+    let a = post(resolved);
+    assert_eq!((a.status, a.text()), (200, "nothing started: HighLatency is resolved\n".to_string()));
+    assert_go_error(
+        &post("not json"),
+        400,
+        "hotprof: the body is not JSON; an Alertmanager webhook is expected",
+    );
+    assert_go_error(&post(r#"{"status":"firing"}"#), 400, "hotprof: the webhook has no \"alerts\" array");
+    assert_eq!(get(addr, "/debug/pprof/trigger").status, 405);
+}

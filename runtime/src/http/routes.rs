@@ -35,6 +35,7 @@ pub(crate) fn routes(limits: Limits) -> Router {
         .route("/debug/pprof/symbol", get(symbol).post(symbol))
         .route("/debug/pprof/admin/enable", post(enable))
         .route("/debug/pprof/admin/disable", post(disable))
+        .route("/debug/pprof/trigger", post(trigger))
         .route("/debug/pprof/{name}", any(unknown_profile))
         .with_state(Arc::new(limits))
 }
@@ -187,6 +188,79 @@ async fn read_body(body: Body) -> Result<String, Response> {
         .map_err(|_| bad_request("hotprof: the request body is not UTF-8 text (expected 0xADDR+0xADDR)"))
 }
 
+/// `POST /debug/pprof/trigger`: an Alertmanager webhook. A firing alert writes
+/// a thread dump and starts a CPU profile window (its files are written when
+/// it ends), each through the guard; the answer lists what started.
+async fn trigger(body: Body) -> Response {
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return responses::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("hotprof: the request body could not be read or is over {MAX_BODY} bytes"),
+            );
+        }
+    };
+    let alert = match webhook(&bytes) {
+        Ok(a) => a,
+        Err(message) => return bad_request(&message),
+    };
+    if alert.resolved {
+        return responses::text(format!("nothing started: {} is resolved\n", alert.names));
+    }
+    if !switch::is_enabled() {
+        return responses::error(StatusCode::FORBIDDEN, responses::CAPTURE_OFF);
+    }
+    let started = tokio::task::spawn_blocking(move || {
+        let rt = runtime::get();
+        let reason = format!("alert {}", alert.names);
+        let dump = match rt.dump_to_file(Trigger::Http) {
+            Ok((path, _)) => Ok(format!("thread dump written to {}", path.display())),
+            Err(e) => Err(format!("thread dump not taken: {e}")),
+        };
+        let cpu = match rt.spawn_cpu_window(Trigger::Http, reason, vec![("alert".into(), alert.names)]) {
+            Ok(window) => Ok(format!("CPU profile started for {:.1}s", window.as_secs_f64())),
+            Err(e) => Err(format!("CPU profile not started: {e}")),
+        };
+        [dump, cpu]
+    })
+    .await;
+    let Ok(outcomes) = started else { return internal("hotprof: the trigger task failed") };
+    let any_started = outcomes.iter().any(Result::is_ok);
+    let text: String = outcomes.iter().map(|o| format!("{}\n", o.as_ref().unwrap_or_else(|e| e))).collect();
+    let status = if any_started { StatusCode::ACCEPTED } else { StatusCode::TOO_MANY_REQUESTS };
+    let mut response = responses::text(text);
+    *response.status_mut() = status;
+    response
+}
+
+/// What the trigger needs from an Alertmanager webhook body.
+struct Alert {
+    resolved: bool,
+    /// The alert names, comma-separated.
+    names: String,
+}
+
+fn webhook(body: &[u8]) -> Result<Alert, String> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| "hotprof: the body is not JSON; an Alertmanager webhook is expected".to_string())?;
+    let alerts = value
+        .get("alerts")
+        .and_then(|a| a.as_array())
+        .ok_or_else(|| "hotprof: the webhook has no \"alerts\" array".to_string())?;
+    let resolved = value.get("status").and_then(|s| s.as_str()) == Some("resolved");
+    let mut names: Vec<&str> = alerts
+        .iter()
+        .filter_map(|a| a.get("labels")?.get("alertname")?.as_str())
+        .filter(|n| !n.is_empty())
+        .collect();
+    names.dedup();
+    let names = if names.is_empty() { "unnamed".to_string() } else { names.join(",") };
+    // Names go into file comments and labels: keep them short and printable.
+    let names: String = names.chars().filter(|c| !c.is_control()).take(200).collect();
+    Ok(Alert { resolved, names })
+}
+
 async fn enable() -> Response {
     switch::enable();
     runtime::get().notice("capture enabled over HTTP");
@@ -197,4 +271,23 @@ async fn disable() -> Response {
     switch::disable();
     runtime::get().notice("capture disabled over HTTP");
     responses::text("capture disabled\n".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::webhook;
+
+    #[test]
+    fn reads_alertmanager_webhooks() {
+        let body = br#"{"version":"4","status":"firing","alerts":[{"labels":{"alertname":"HighLatency"}},{"labels":{"alertname":"HighLatency"}}]}"#;
+        let a = webhook(body).unwrap();
+        assert!(!a.resolved);
+        assert_eq!(a.names, "HighLatency");
+        let a = webhook(br#"{"status":"resolved","alerts":[]}"#).unwrap();
+        assert!(a.resolved);
+        assert_eq!(a.names, "unnamed");
+        assert!(webhook(b"not json").is_err());
+        assert!(webhook(br#"{"status":"firing"}"#).is_err());
+        assert!(webhook(br#"[1,2]"#).is_err());
+    }
 }

@@ -36,7 +36,7 @@ impl Runtime {
     /// The SIGUSR2 path: starts a CPU session of `HOTPROF_CPU_SECONDS` on its
     /// own thread and writes its files; the signal thread returns at once.
     pub(crate) fn on_cpu_signal(&'static self, name: &'static str) {
-        self.spawn_cpu_window(
+        let _ = self.spawn_cpu_window(
             Trigger::Signal(name),
             format!("kill -{}", name.trim_start_matches("SIG")),
             Vec::new(),
@@ -44,17 +44,21 @@ impl Runtime {
     }
 
     /// Starts a CPU session of `HOTPROF_CPU_SECONDS` on its own thread, which
-    /// writes the files; the caller returns at once. `labels` go on every sample.
-    pub(super) fn spawn_cpu_window(
+    /// writes the files; the caller returns at once with the window's length,
+    /// or why nothing started. `labels` go on every sample.
+    pub(crate) fn spawn_cpu_window(
         &'static self,
         trigger: Trigger,
         reason: String,
         labels: Vec<(String, String)>,
-    ) {
+    ) -> Result<Duration, CpuError> {
         let session = match self.start_cpu() {
             Ok(s) => s,
-            Err(CpuError::Refused { .. }) => return, // logged once per window
-            Err(e) => return self.notice(&format!("{trigger} ignored: {e}")),
+            Err(e @ CpuError::Refused { .. }) => return Err(e), // logged once per window
+            Err(e) => {
+                self.notice(&format!("{trigger} ignored: {e}"));
+                return Err(e);
+            }
         };
         let (window, hz) = (self.config.cpu_window, self.config.cpu_hz);
         self.notice(&format!(
@@ -70,8 +74,12 @@ impl Runtime {
                 Err(e) => self.error(&format!("CPU profile failed: {e}")),
             }
         });
-        if let Err(e) = spawned {
-            self.error(&format!("cannot start the hotprof-cpu thread: {e}"));
+        match spawned {
+            Ok(_) => Ok(window),
+            Err(e) => {
+                self.error(&format!("cannot start the hotprof-cpu thread: {e}"));
+                Err(CpuError::Profiler(e.to_string()))
+            }
         }
     }
 

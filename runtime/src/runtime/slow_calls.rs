@@ -16,7 +16,7 @@ impl Runtime {
                 // The call is still slow right now: profile the window that follows.
                 let reason =
                     format!("slow call {} running for {:.3}s", event.scope, event.elapsed.as_secs_f64());
-                self.spawn_cpu_window(
+                let _ = self.spawn_cpu_window(
                     Trigger::Threshold,
                     reason,
                     vec![("slow_scope".into(), event.scope.into())],
