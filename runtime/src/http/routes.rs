@@ -176,14 +176,19 @@ async fn symbol(request: Request) -> Response {
         .unwrap_or_else(|e| internal(&format!("hotprof: the symbol task failed: {e}")))
 }
 
-/// The body as UTF-8 text, at most [`MAX_BODY`] bytes.
-async fn read_body(body: Body) -> Result<String, Response> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+/// The body's bytes, at most [`MAX_BODY`] of them.
+async fn read_bytes(body: Body) -> Result<axum::body::Bytes, Response> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         responses::error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("hotprof: the request body could not be read or is over {MAX_BODY} bytes"),
         )
-    })?;
+    })
+}
+
+/// The body as UTF-8 text, at most [`MAX_BODY`] bytes.
+async fn read_body(body: Body) -> Result<String, Response> {
+    let bytes = read_bytes(body).await?;
     String::from_utf8(bytes.to_vec())
         .map_err(|_| bad_request("hotprof: the request body is not UTF-8 text (expected 0xADDR+0xADDR)"))
 }
@@ -192,14 +197,9 @@ async fn read_body(body: Body) -> Result<String, Response> {
 /// a thread dump and starts a CPU profile window (its files are written when
 /// it ends), each through the guard; the answer lists what started.
 async fn trigger(body: Body) -> Response {
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+    let bytes = match read_bytes(body).await {
         Ok(b) => b,
-        Err(_) => {
-            return responses::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("hotprof: the request body could not be read or is over {MAX_BODY} bytes"),
-            );
-        }
+        Err(refusal) => return refusal,
     };
     let alert = match webhook(&bytes) {
         Ok(a) => a,

@@ -22,8 +22,13 @@ use slots::{Progress, Unwinder};
 /// True when DWARF unwinding inside a signal handler is safe in this process
 /// (lock-free `_dl_find_object` in glibc, used by libgcc 12+).
 pub(crate) fn dwarf_unwind_is_signal_safe() -> bool {
-    static SAFE: OnceLock<bool> = OnceLock::new();
-    *SAFE.get_or_init(|| sys::toolchain().dwarf_unwind_is_signal_safe())
+    toolchain().dwarf_unwind_is_signal_safe()
+}
+
+/// glibc and libgcc facts, looked up once (they need `dlopen`).
+fn toolchain() -> &'static sys::Toolchain {
+    static TOOLCHAIN: OnceLock<sys::Toolchain> = OnceLock::new();
+    TOOLCHAIN.get_or_init(sys::toolchain)
 }
 
 /// The capture signal and unwinder, chosen once per process.
@@ -58,7 +63,7 @@ fn pick_signal() -> Option<c_int> {
 }
 
 fn choose_unwinder(choice: UnwinderChoice) -> (Unwinder, String) {
-    let tc = sys::toolchain();
+    let tc = toolchain();
     let glibc = tc.glibc.clone().unwrap_or_else(|| "unknown".to_string());
     let facts = format!(
         "glibc {glibc}, _dl_find_object {}, libgcc_s GCC 12+ {}",
