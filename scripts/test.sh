@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test. Installs what the tests need when it is missing: gdb (our
-# thread list is checked against gdb's) and Go (`go tool pprof` reads our
-# profiles the way users do).
+# thread list is checked against gdb's), Go (`go tool pprof` reads our
+# profiles the way users do) and chromium (examples/tests/browser.rs renders
+# the /debug/pprof/ page in it headless, follows its links and keeps a
+# screenshot at target/index.png).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v gdb >/dev/null 2>&1 || missing+=(gdb)
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing ${missing[*]} (needed by the tests)"
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

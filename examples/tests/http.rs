@@ -32,16 +32,6 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> (Service, SocketAddr) {
     (svc, addr)
 }
 
-/// The `host:port` printed after `needle` on stderr, once the whole line is in.
-fn announced_addr(svc: &Service, needle: &str) -> SocketAddr {
-    let addr = |stderr: &str| {
-        let rest = &stderr[stderr.find(needle)? + needle.len()..];
-        rest[..rest.find('/')?].parse().ok()
-    };
-    assert!(wait_until(Duration::from_secs(10), || addr(&svc.stderr()).is_some()), "{}", svc.stderr());
-    addr(&svc.stderr()).unwrap()
-}
-
 /// A parsed answer.
 #[derive(Debug)]
 struct Answer {
@@ -134,9 +124,12 @@ fn endpoints_answer_like_go() {
     assert_eq!(index.header("content-type"), Some("text/html; charset=utf-8"));
     assert_eq!(index.header("x-content-type-options"), Some("nosniff"));
     let page = index.text();
-    for needle in
-        ["<title>/debug/pprof/</title>", "<a href='goroutine?debug=1'>goroutine</a>", "goroutine?debug=2"]
-    {
+    for needle in [
+        "<title>/debug/pprof/</title>",
+        "<a href='goroutine?debug=1'>goroutine</a>",
+        "<a href='threadcreate?debug=1'>threadcreate</a>",
+        "goroutine?debug=2",
+    ] {
         assert!(page.contains(needle), "{needle} missing:\n{page}");
     }
 
@@ -151,8 +144,9 @@ fn endpoints_answer_like_go() {
     assert_eq!(dump.status, 200, "{dump:?}");
     assert_eq!(dump.header("content-type"), Some("text/plain; charset=utf-8"));
     let text = dump.text();
-    assert!(text.starts_with("hotprof thread dump") && text.contains("trigger: http"), "{text}");
-    assert!(text.contains("\"sleeper\"") && text.contains(END_MARKER), "{text}");
+    assert!(text.starts_with("goroutine ") && text.contains("\n\nhotprof thread dump\n"), "{text}");
+    assert!(text.contains("trigger: http"), "{text}");
+    assert!(text.contains("thread \"sleeper\"]:") && text.ends_with(&format!("{END_MARKER}\n")), "{text}");
     assert!(text.contains("\"hotprof-http\""), "the server's own thread is listed: {text}");
 
     // debug=1: grouped like Go's, one group per distinct stack and thread name.
@@ -209,6 +203,131 @@ fn endpoints_answer_like_go() {
     drop(svc);
 }
 
+/// Threads of process `pid`, from `/proc/PID/task`.
+fn thread_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count()
+}
+
+/// `ask()` when the thread count of `pid` is the same before and after it
+/// (a request may start a thread of the server's blocking pool), with that count.
+fn with_steady_threads<T>(pid: i32, mut ask: impl FnMut() -> T) -> (T, usize) {
+    for _ in 0..20 {
+        let before = thread_count(pid);
+        let answer = ask();
+        if thread_count(pid) == before {
+            return (answer, before);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the thread count of {pid} kept changing");
+}
+
+/// `^goroutine \d+ \[[^\]]+\]:$`
+fn is_go_header(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("goroutine ") else { return false };
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let inside = rest[digits..].strip_prefix(" [").and_then(|r| r.strip_suffix("]:"));
+    digits > 0 && inside.is_some_and(|i| !i.is_empty() && !i.contains(']'))
+}
+
+/// The block of `text` whose header names thread `name`.
+fn block_of<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let header = format!(" thread \"{name}\"]:");
+    text.split("\n\n").find(|b| b.lines().next().is_some_and(|h| h.ends_with(&header)))
+}
+
+#[test]
+fn goroutine_debug2_has_a_go_block_per_thread() {
+    let (svc, addr) = start(&["--extra", "2"], &[]);
+    let mut attempts = 0;
+    // A thread that just started may not have reached its function yet: look again.
+    let (text, threads) = loop {
+        let (dump, threads) = with_steady_threads(svc.pid, || get(addr, "/debug/pprof/goroutine?debug=2"));
+        assert_eq!(dump.status, 200, "{dump:?}");
+        let text = dump.text();
+        attempts += 1;
+        if attempts == 10 || block_of(&text, "extra-1").is_some_and(|b| b.contains("sleepy_worker")) {
+            break (text, threads);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (go, ours) = text.split_at(text.find("\n\nhotprof thread dump\n").expect(&text));
+    let blocks: Vec<&str> = go.split("\n\n").collect();
+    assert_eq!(blocks.len(), threads, "one block per thread in /proc/{}/task:\n{text}", svc.pid);
+    for block in &blocks {
+        let mut lines = block.lines();
+        let header = lines.next().unwrap();
+        assert!(is_go_header(header), "{header:?}\n{text}");
+        for line in lines {
+            let frame = line.ends_with("()") || line.ends_with("(...)") || line.starts_with('\t');
+            assert!(frame || line == "...additional frames elided...", "{line:?} in\n{block}");
+        }
+    }
+    let headers = text.lines().filter(|l| l.starts_with("goroutine")).collect::<Vec<_>>();
+    assert!(headers.iter().all(|h| is_go_header(h)) && headers.len() == threads, "{text}");
+
+    let worker = block_of(go, "extra-1").unwrap_or_else(|| panic!("no block for extra-1:\n{text}"));
+    let tid: i32 = worker["goroutine ".len()..].split(' ').next().unwrap().parse().unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{}/task/{tid}/comm", svc.pid)).unwrap();
+    assert_eq!(comm, "extra-1\n", "the number in the header is the thread id");
+    assert!(worker.contains("\nhotprof_examples::sleepy_worker("), "{worker}");
+    let ours_in_rust = |l: &&str| l.starts_with('\t') && l.contains(".rs:") && l.contains(" +0x");
+    assert!(worker.lines().any(|l| ours_in_rust(&l)), "{worker}");
+    assert!(ours.contains("\ntrigger: http\n") && ours.contains("\n\nlogical stacks: "), "{ours}");
+    assert!(ours.ends_with(&format!("\n\n{END_MARKER}\n")), "{ours}");
+}
+
+#[test]
+fn threadcreate_counts_live_threads_by_name() {
+    let (svc, addr) = start(&["--extra", "3"], &[]);
+    let (grouped, threads) = with_steady_threads(svc.pid, || get(addr, "/debug/pprof/threadcreate?debug=1"));
+    assert_eq!(grouped.status, 200, "{grouped:?}");
+    assert_eq!(grouped.header("content-type"), Some("text/plain; charset=utf-8"));
+    let text = grouped.text();
+    assert!(text.starts_with(&format!("threadcreate profile: total {threads}\n")), "{threads}: {text}");
+    let counts: Vec<usize> =
+        text.lines().filter_map(|l| l.strip_suffix(" @")?.parse().ok()).collect::<Vec<usize>>();
+    assert_eq!(counts.iter().sum::<usize>(), threads, "{text}");
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "largest first: {text}");
+    let extra = "3 @\n# labels: {\"thread_name\":\"extra-*\"}\n#\t0x0\tthread \"extra-*\"\n";
+    assert!(text.contains(extra), "{text}");
+    assert!(text.contains("1 @\n# labels: {\"thread_name\":\"sleeper\"}\n"), "{text}");
+    assert!(text.contains("not the stacks that created the threads"), "{text}");
+
+    let counts = get(addr, "/debug/pprof/threadcreate");
+    assert_eq!(counts.status, 200, "{counts:?}");
+    assert_eq!(counts.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(counts.header("content-disposition"), Some("attachment; filename=\"threadcreate\""));
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("threadcreate.pb.gz");
+    std::fs::write(&file, &counts.body).unwrap();
+    let out = go_pprof(&["-raw"], file.to_str().unwrap(), tmp.path());
+    let raw = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(raw.contains("threadcreate/count") && raw.contains("thread_name:[sleeper]"), "{raw}");
+    assert!(raw.contains("not the stacks that created the threads"), "{raw}");
+    let out = go_pprof(&["-top"], file.to_str().unwrap(), tmp.path());
+    let top = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(top.contains("Type: threadcreate") && top.contains("thread \"sleeper\""), "{top}");
+
+    let unsupported = r#""seconds" parameter is not supported for this profile type"#;
+    assert_go_error(&get(addr, "/debug/pprof/threadcreate?seconds=5"), 400, unsupported);
+    let with_debug = "seconds and debug params are incompatible";
+    assert_go_error(&get(addr, "/debug/pprof/threadcreate?debug=1&seconds=5"), 400, with_debug);
+    let bad = r#"invalid value for "seconds" - must be a positive integer"#;
+    assert_go_error(&get(addr, "/debug/pprof/threadcreate?seconds=0"), 400, bad);
+    let (page, threads) = with_steady_threads(svc.pid, || get(addr, "/debug/pprof/").text());
+    let row = format!("<td>{threads}</td><td><a href='threadcreate?debug=1'>threadcreate</a></td>");
+    assert!(page.contains(&row), "{page}");
+
+    let off = request(addr, "POST", "/debug/pprof/admin/disable", "Content-Length: 0\r\n");
+    assert_eq!(off.status, 200, "{off:?}");
+    let refused = get(addr, "/debug/pprof/threadcreate?debug=1");
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert!(refused.text().contains("capture is disabled"), "{refused:?}");
+}
+
 #[test]
 fn switch_off_closes_capture_endpoints_only() {
     let (svc, addr) = start(&[], &[]);
@@ -220,6 +339,8 @@ fn switch_off_closes_capture_endpoints_only() {
         "/debug/pprof/profile?seconds=1",
         "/debug/pprof/flamegraph?seconds=1",
         "/debug/pprof/scopes",
+        "/debug/pprof/threadcreate",
+        "/debug/pprof/threadcreate?debug=1",
     ] {
         let a = get(addr, path);
         assert_eq!(a.status, 403, "{path}: {a:?}");
@@ -492,13 +613,24 @@ fn idle_connections_are_dropped_and_a_flood_does_not_wedge_the_server() {
     let closed = |mut s: &TcpStream| {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut buf = [0u8; 64];
-        matches!(s.read(&mut buf), Ok(0) | Err(_))
+        // A read timeout is not a close; a reset is.
+        match s.read(&mut buf) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        }
     };
     let started = std::time::Instant::now();
     assert!(idle.iter().all(closed), "every idle connection is closed");
     assert!(started.elapsed() < Duration::from_secs(9), "{:?}", started.elapsed());
     assert_eq!(get(addr, "/debug/pprof/").status, 200);
     assert!(svc.alive() && svc.ping());
+
+    // A keep-alive connection left idle after an answer is closed too.
+    let stream = TcpStream::connect(addr).unwrap();
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    (&stream).write_all(b"GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(read_head(&mut reader).starts_with("HTTP/1.1 200"));
+    assert!(closed(&stream), "an idle keep-alive connection is closed");
 }
 
 #[test]
@@ -531,4 +663,67 @@ fn an_alertmanager_webhook_starts_a_dump_and_a_cpu_profile() {
     );
     assert_go_error(&post(r#"{"status":"firing"}"#), 400, "hotprof: the webhook has no \"alerts\" array");
     assert_eq!(get(addr, "/debug/pprof/trigger").status, 405);
+}
+
+/// web-service: `#[hotprof::main(http = "127.0.0.1:0")]`.
+fn start_web_service(env: &[(&str, &str)]) -> Service {
+    let bin = env!("CARGO_BIN_EXE_web-service");
+    let svc = Service::start_bin(bin, &fresh_dir("http-macro"), &[], env);
+    announced_addr(&svc, "web-service: app on http://");
+    svc
+}
+
+#[test]
+fn the_macro_address_serves_unless_hotprof_http_says_otherwise() {
+    let svc = start_web_service(&[]);
+    let addr = announced_addr(&svc, "debug HTTP server on http://");
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    assert_eq!(get(addr, "/debug/pprof/").status, 200);
+
+    let svc = start_web_service(&[("HOTPROF_HTTP", "127.0.0.2:0")]);
+    let addr = announced_addr(&svc, "debug HTTP server on http://");
+    assert_eq!(addr.ip().to_string(), "127.0.0.2", "the env wins over the macro");
+    assert_eq!(get(addr, "/debug/pprof/").status, 200);
+
+    let svc = start_web_service(&[("HOTPROF_HTTP", "off")]);
+    assert!(!svc.stderr().contains("debug HTTP server"), "{}", svc.stderr());
+
+    let mut svc = start_web_service(&[("HOTPROF_HTTP", "nowhere")]);
+    let stderr = svc.stderr();
+    assert!(stderr.contains("HOTPROF_HTTP=\"nowhere\" is not an address"), "{stderr}");
+    assert!(svc.alive(), "{stderr}");
+}
+
+#[test]
+fn a_flood_waits_its_turn_instead_of_being_refused() {
+    // 5 turns a second, 5 at once: a connection and 20 requests on it are
+    // 21 turns, so at least 16 / 5 = 3.2 s, and every request is answered.
+    let (svc, addr) = start(&[], &[("HOTPROF_HTTP_RATE", "5")]);
+    let stream = TcpStream::connect(addr).unwrap();
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let started = std::time::Instant::now();
+    for i in 0..20 {
+        (&stream).write_all(b"GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let head = read_head(&mut reader);
+        assert!(head.starts_with("HTTP/1.1 200"), "request {i}: {head}");
+    }
+    assert!(started.elapsed() >= Duration::from_millis(3100), "{:?}", started.elapsed());
+    assert!(svc.stderr().lines().all(|l| !l.contains("error")), "{}", svc.stderr());
+}
+
+/// The head of one answer on a keep-alive connection; its body is skipped.
+fn read_head(reader: &mut std::io::BufReader<TcpStream>) -> String {
+    use std::io::BufRead;
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(reader.read_line(&mut head).unwrap() > 0, "closed after {head:?}");
+    }
+    let length = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    reader.read_exact(&mut vec![0; length]).unwrap();
+    head
 }

@@ -15,12 +15,13 @@ use crate::errors::Errors;
 mod kw {
     syn::custom_keyword!(dir);
     syn::custom_keyword!(enabled);
+    syn::custom_keyword!(http);
 }
 
 /// The arguments, as messages name them.
 const KNOWN: Known = Known {
-    valid: "`#[hotprof::main]` takes `dir = \"<folder>\"` and `enabled = true|false`",
-    names: &["dir", "enabled"],
+    valid: "`#[hotprof::main]` takes `dir = \"<folder>\"`, `enabled = true|false` and `http = \"<addr:port>\"`",
+    names: &["dir", "enabled", "http"],
     aliases: &[
         ("directory", "dir"),
         ("folder", "dir"),
@@ -29,11 +30,19 @@ const KNOWN: Known = Known {
         ("output_dir", "dir"),
         ("enable", "enabled"),
         ("on", "enabled"),
+        ("addr", "http"),
+        ("bind", "http"),
+        ("listen", "http"),
+        ("http_addr", "http"),
+        ("pprof", "http"),
+        ("debug_http", "http"),
     ],
 };
 
 /// An example `dir`, as messages show it.
 const DIR_EXAMPLE: &str = "`dir = \"/var/tmp/hotprof\"`";
+/// An example `http`, as messages show it.
+const HTTP_EXAMPLE: &str = "`http = \"127.0.0.1:6060\"`";
 
 /// The validated arguments of one `#[hotprof::main(...)]`, each with the
 /// span of the literal the user wrote.
@@ -43,6 +52,9 @@ pub(crate) struct MainArgs {
     pub(crate) dir: Option<(String, Span)>,
     /// `enabled = true|false`: whether capture starts on.
     pub(crate) enabled: Option<(bool, Span)>,
+    /// `http = "addr:port"`: where the debug HTTP server listens, unless
+    /// `HOTPROF_HTTP` says otherwise at run time.
+    pub(crate) http: Option<(String, Span)>,
 }
 
 impl Parse for MainArgs {
@@ -67,6 +79,9 @@ impl MainArgs {
             } else if lookahead.peek(kw::enabled) {
                 let arg = input.parse::<Arg>()?;
                 errors.take(self.set_enabled(&arg));
+            } else if lookahead.peek(kw::http) {
+                let arg = input.parse::<Arg>()?;
+                errors.take(self.set_http(&arg));
             } else {
                 return Ok(false);
             }
@@ -94,6 +109,37 @@ impl MainArgs {
         Ok(())
     }
 
+    fn set_http(&mut self, arg: &Arg) -> syn::Result<()> {
+        if self.http.is_some() {
+            return Err(arg.repeated());
+        }
+        let lit = match arg.literal(HTTP_EXAMPLE)? {
+            Some(Lit::Str(lit)) => lit,
+            Some(Lit::Int(port)) => {
+                let message = format!(
+                    "`http` takes a string `addr:port`, not a port: write `http = \"127.0.0.1:{}\"`",
+                    port.base10_digits()
+                );
+                return Err(syn::Error::new_spanned(&port, message));
+            }
+            _ => {
+                let message = format!("`http` takes a string literal `addr:port`, e.g. {HTTP_EXAMPLE}");
+                return Err(syn::Error::new_spanned(&arg.value, message));
+            }
+        };
+        arg.plain(&lit)?;
+        let addr = lit.value();
+        if !is_bind_address(&addr) {
+            let message = format!(
+                "`http = {addr:?}` is not an address: expected `addr:port` such as {HTTP_EXAMPLE}, \
+                 `[::1]:6060` or `:6060` (loopback); port 0 takes any free port"
+            );
+            return Err(syn::Error::new_spanned(&lit, message));
+        }
+        self.http = Some((addr, lit.span()));
+        Ok(())
+    }
+
     fn set_enabled(&mut self, arg: &Arg) -> syn::Result<()> {
         if self.enabled.is_some() {
             return Err(arg.repeated());
@@ -115,6 +161,18 @@ impl MainArgs {
                 "`enabled` takes `true` or `false`, e.g. `enabled = false`",
             )),
         }
+    }
+}
+
+/// The forms `HOTPROF_HTTP` takes at run time (the runtime checks again):
+/// `ip:port`, `[v6]:port`, `localhost:port` and `:port`.
+fn is_bind_address(v: &str) -> bool {
+    if v.parse::<std::net::SocketAddr>().is_ok() {
+        return true;
+    }
+    match v.rsplit_once(':') {
+        Some(("" | "localhost", port)) => port.parse::<u16>().is_ok(),
+        _ => false,
     }
 }
 
@@ -146,12 +204,32 @@ mod tests {
 
     #[test]
     fn accepts_every_argument() -> Result<(), String> {
-        let args = syn::parse2::<MainArgs>(quote!(dir = "/var/tmp/hp", enabled = false,))
+        let args = syn::parse2::<MainArgs>(quote!(dir = "/var/tmp/hp", enabled = false, http = ":6060",))
             .map_err(|e| e.to_string())?;
         same(args.dir.map(|(dir, _)| dir).as_deref(), Some("/var/tmp/hp"))?;
         same(args.enabled.map(|(on, _)| on), Some(false))?;
+        same(args.http.map(|(addr, _)| addr).as_deref(), Some(":6060"))?;
         let args = syn::parse2::<MainArgs>(quote!()).map_err(|e| e.to_string())?;
-        same((args.dir.is_none(), args.enabled.is_none()), (true, true))
+        same((args.dir.is_none(), args.enabled.is_none(), args.http.is_none()), (true, true, true))
+    }
+
+    #[test]
+    fn http_takes_the_addresses_hotprof_http_takes() -> Result<(), String> {
+        for good in ["127.0.0.1:6060", "0.0.0.0:0", "[::1]:6060", ":6060", "localhost:6060"] {
+            same((good, is_bind_address(good)), (good, true))?;
+        }
+        for bad in ["6060", "127.0.0.1", "host:6060", ":99999", "::1:6060", "", "127.0.0.1:60 60"] {
+            same((bad, is_bind_address(bad)), (bad, false))?;
+        }
+        let found = messages(quote!(http = 6060, listen = ":1", http = "nowhere"));
+        contains_each(
+            &found,
+            &[
+                "`http` takes a string `addr:port`, not a port: write `http = \"127.0.0.1:6060\"`",
+                "unknown argument `listen`: did you mean `http`?",
+                "`http = \"nowhere\"` is not an address",
+            ],
+        )
     }
 
     #[test]
@@ -177,6 +255,6 @@ mod tests {
     #[test]
     fn stops_at_tokens_that_start_no_argument() -> Result<(), String> {
         let found = messages(quote!(dri = 1, "x", dir = 5));
-        contains_each(&found, &["unknown argument `dri`", "expected `dir` or `enabled`"])
+        contains_each(&found, &["unknown argument `dri`", "expected one of: `dir`, `enabled`, `http`"])
     }
 }

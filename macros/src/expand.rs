@@ -1,7 +1,7 @@
 //! Code generation for `#[hotprof::main]`.
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{ToTokens as _, quote};
+use quote::{ToTokens as _, quote, quote_spanned};
 use syn::{LitBool, LitStr};
 
 use crate::args::MainArgs;
@@ -44,6 +44,12 @@ fn guard(args: &MainArgs) -> TokenStream {
         let enabled = LitBool::new(enabled, span);
         quote!(.enabled(#enabled))
     });
+    // A const block, so that without hotprof's `http` feature the program
+    // does not compile (the constructor panics at compile time, saying so).
+    let http = args.http.as_ref().map(|(addr, span)| {
+        let addr = LitStr::new(addr, *span);
+        quote_spanned!(*span=> .http(const { ::hotprof::__private::HttpAddr::new(#addr) }))
+    });
     quote! {
         let #guard = ::hotprof::__private::MainArgs::new(
             ::core::env!("CARGO_PKG_NAME"),
@@ -57,6 +63,7 @@ fn guard(args: &MainArgs) -> TokenStream {
         )
         #dir
         #enabled
+        #http
         .install();
     }
 }
@@ -71,7 +78,7 @@ mod tests {
     #[test]
     fn sync_main_gets_the_guard_first() -> Result<(), String> {
         let found = main(
-            quote!(dir = "/var/tmp/hp", enabled = false),
+            quote!(dir = "/var/tmp/hp", enabled = false, http = ":6060"),
             quote! {
                 /// Docs.
                 fn main() -> Result<(), E> {
@@ -90,7 +97,8 @@ mod tests {
                 "let __hotprof_guard = :: hotprof :: __private :: MainArgs :: new (",
                 ":: core :: env ! (\"CARGO_PKG_NAME\")",
                 ":: core :: option_env ! (\"CARGO_BIN_NAME\")",
-                ". dir (\"/var/tmp/hp\") . enabled (false) . install () ;",
+                ". dir (\"/var/tmp/hp\") . enabled (false)",
+                ". http (const { :: hotprof :: __private :: HttpAddr :: new (\":6060\") }) . install () ;",
                 "user_code () ;",
                 "Ok (()) }",
             ],

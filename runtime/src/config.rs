@@ -44,6 +44,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("HOTPROF_AUTH", "unset", "user:password for HTTP Basic auth on the debug server (else 401)"),
     ("HOTPROF_AUTH_FILE", "unset", "file holding user:password (instead of HOTPROF_AUTH)"),
     ("HOTPROF_HTTP_MAX_SECONDS", "300", "longest seconds= a profile request may ask for (else 400)"),
+    (
+        "HOTPROF_HTTP_RATE",
+        "100",
+        "connections and requests the debug server takes a second (more wait their turn)",
+    ),
 ];
 
 /// How stacks are unwound inside the capture handler.
@@ -76,6 +81,9 @@ pub(crate) struct Config {
 pub(crate) struct MacroArgs {
     pub dir: Option<&'static str>,
     pub enabled: Option<bool>,
+    /// Read by the debug HTTP server, which only exists with feature `http`.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub http: Option<&'static str>,
 }
 
 impl Config {
@@ -250,7 +258,7 @@ mod tests {
 
     #[test]
     fn env_beats_macro_args() {
-        let args = MacroArgs { dir: Some("/var/macro"), enabled: Some(false) };
+        let args = MacroArgs { dir: Some("/var/macro"), enabled: Some(false), http: None };
         let (c, _) = load(&[("HOTPROF", "ON"), ("HOTPROF_DIR", "/var/env")], args.clone());
         assert!(c.enabled);
         assert_eq!(c.dir, PathBuf::from("/var/env"));
@@ -261,7 +269,7 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_variable_and_fall_back() {
-        let args = MacroArgs { dir: None, enabled: Some(false) };
+        let args = MacroArgs { dir: None, enabled: Some(false), http: None };
         let (c, errors) = load(
             &[("HOTPROF", "maybe"), ("HOTPROF_DUMP_TIMEOUT", "250"), ("HOTPROF_MAX_BYTES", "lots")],
             args,

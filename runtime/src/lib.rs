@@ -123,7 +123,7 @@ pub mod __private {
                 pkg_version,
                 bin_name,
                 build: BuildInfo { commit: None, debug: None },
-                args: MacroArgs { dir: None, enabled: None },
+                args: MacroArgs { dir: None, enabled: None, http: None },
             }
         }
 
@@ -153,6 +153,12 @@ pub mod __private {
             self
         }
 
+        /// `http = "..."`.
+        pub const fn http(mut self, addr: HttpAddr) -> Self {
+            self.args.http = Some(addr.0);
+            self
+        }
+
         /// Installs hotprof; the returned guard shuts it down when dropped.
         pub fn install(self) -> InstallGuard {
             let mut guard = InstallGuard::default();
@@ -163,7 +169,7 @@ pub mod __private {
             };
             #[cfg(feature = "http")]
             {
-                guard.http = crate::http::HttpServer::start(rt);
+                guard.http = crate::http::HttpServer::start(rt, self.args.http);
             }
             match SignalThread::start(rt) {
                 Ok(signals) => {
@@ -177,6 +183,26 @@ pub mod __private {
                 }
             }
             guard
+        }
+    }
+
+    /// The address of `http = "..."`. Made in a const block, so that using
+    /// the argument without the `http` feature fails to compile, saying why.
+    #[derive(Debug, Clone, Copy)]
+    pub struct HttpAddr(&'static str);
+
+    impl HttpAddr {
+        /// Panics (at compile time, in the macro's const block) without the
+        /// `http` feature.
+        #[allow(clippy::panic, reason = "a compile-time error, in a const block")]
+        pub const fn new(addr: &'static str) -> Self {
+            if cfg!(not(feature = "http")) {
+                panic!(
+                    "`#[hotprof::main(http = ...)]` needs hotprof's `http` feature: \
+                     add `features = [\"http\"]` to the hotprof dependency in Cargo.toml"
+                );
+            }
+            HttpAddr(addr)
         }
     }
 

@@ -203,3 +203,14 @@ pub fn header_value<'a>(header: &'a [(String, String)], key: &str) -> &'a str {
         .map(|(_, v)| v.as_str())
         .unwrap_or_else(|| panic!("no {key} in header"))
 }
+
+/// The `host:port` that `svc` printed after `needle` on stderr (e.g.
+/// `"debug HTTP server on http://"`), once the whole line is in.
+pub fn announced_addr(svc: &Service, needle: &str) -> std::net::SocketAddr {
+    let addr = |stderr: &str| {
+        let rest = &stderr[stderr.find(needle)? + needle.len()..];
+        rest[..rest.find('/')?].parse().ok()
+    };
+    assert!(wait_until(Duration::from_secs(10), || addr(&svc.stderr()).is_some()), "{}", svc.stderr());
+    addr(&svc.stderr()).unwrap()
+}

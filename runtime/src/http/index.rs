@@ -31,9 +31,17 @@ const PROFILES: &[(&str, &str, &str)] = &[
          (hotprof; gzipped pprof).",
     ),
     ("symbol", "symbol", "Maps given program counters to function names."),
+    (
+        "threadcreate",
+        "threadcreate?debug=1",
+        "Live OS threads grouped by name, trailing digits as * (hotprof). Not the stack traces that \
+         led to their creation, which a Rust process does not record: each group is one pseudo-frame \
+         naming it.",
+    ),
 ];
 
-/// The page; `threads` is the count shown for `goroutine`, `capture_on` the switch.
+/// The page; `threads` is the count shown for `goroutine` and `threadcreate`,
+/// `capture_on` the switch.
 pub(crate) fn page(threads: usize, capture_on: bool) -> String {
     let mut out = String::from(
         "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n.profile-name{\n\tdisplay:inline-block;\n\
@@ -42,7 +50,7 @@ pub(crate) fn page(threads: usize, capture_on: bool) -> String {
          Types of profiles available:\n<table>\n<thead><td>Count</td><td>Profile</td></thead>\n",
     );
     for (name, href, _) in PROFILES {
-        let count = if *name == "goroutine" { threads } else { 0 };
+        let count = if matches!(*name, "goroutine" | "threadcreate") { threads } else { 0 };
         let _ = write!(out, "\t<tr>\n\t<td>{count}</td><td><a href='{href}'>{name}</a></td>\n\t</tr>\n");
     }
     out.push_str(
@@ -76,6 +84,8 @@ mod tests {
         assert!(page.contains("<title>/debug/pprof/</title>"));
         assert!(page.contains("<td>7</td><td><a href='goroutine?debug=1'>goroutine</a></td>"));
         assert!(page.contains("<td>0</td><td><a href='profile'>profile</a></td>"));
+        assert!(page.contains("<td>7</td><td><a href='threadcreate?debug=1'>threadcreate</a></td>"));
+        assert!(page.contains("threadcreate: </div> Live OS threads grouped by name"));
         assert!(page.contains("<a href=\"goroutine?debug=2\">full goroutine stack dump</a>"));
         assert!(!page.contains(">trace<"), "Go's trace is not ours to serve");
         let names: Vec<&str> = PROFILES.iter().map(|p| p.0).collect();

@@ -10,12 +10,14 @@
 mod access;
 mod goroutine;
 mod index;
+mod pacer;
 mod params;
 mod responses;
 mod routes;
 mod server;
 mod settings;
 mod symbol;
+mod threadcreate;
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
@@ -70,10 +72,11 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
-    /// Starts the server when `HOTPROF_HTTP` asks for it. Invalid settings or
-    /// a port that cannot be bound: one error line, no server.
-    pub(crate) fn start(rt: &'static Runtime) -> Option<HttpServer> {
-        let settings = match Settings::load(&|k| std::env::var(k).ok()) {
+    /// Starts the server when `HOTPROF_HTTP` or the macro's `http = "..."`
+    /// (`macro_addr`) asks for it. Invalid settings or a port that cannot be
+    /// bound: one error line, no server.
+    pub(crate) fn start(rt: &'static Runtime, macro_addr: Option<&str>) -> Option<HttpServer> {
+        let settings = match Settings::load(&|k| std::env::var(k).ok(), macro_addr) {
             Ok(Some(s)) => s,
             Ok(None) => return None,
             Err(e) => {
@@ -113,10 +116,11 @@ impl HttpServer {
             .thread_name("hotprof-http") // its blocking pool runs the captures
             .enable_all()
             .build()?;
+        let pacer = std::sync::Arc::new(pacer::Pacer::new(settings.rate));
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("hotprof-http".into())
-            .spawn(move || serve(runtime, listener, app, stopped))?;
+            .spawn(move || serve(runtime, listener, app, pacer, stopped))?;
         Ok((HttpServer { stop, thread }, addr))
     }
 
@@ -131,6 +135,7 @@ fn serve(
     runtime: tokio::runtime::Runtime,
     listener: std::net::TcpListener,
     app: axum::Router,
+    pacer: std::sync::Arc<pacer::Pacer>,
     stopped: oneshot::Receiver<()>,
 ) {
     runtime.block_on(async move {
@@ -139,7 +144,7 @@ fn serve(
             Err(e) => return crate::runtime::get().error(&format!("debug HTTP server stopped: {e}")),
         };
         tokio::select! {
-            _ = server::accept_loop(listener, app) => {}
+            _ = server::accept_loop(listener, app, pacer) => {}
             _ = stopped => {}
         }
     });

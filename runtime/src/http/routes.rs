@@ -15,7 +15,7 @@ use axum::routing::{any, get, post};
 
 use super::access::{self, Access};
 use super::settings::Limits;
-use super::{goroutine, index, params, responses, symbol};
+use super::{goroutine, index, params, responses, symbol, threadcreate};
 use crate::runtime::{self, Trigger};
 use crate::{CpuError, CpuProfile, switch};
 
@@ -33,6 +33,7 @@ pub(crate) fn routes(limits: Limits) -> Router {
         .route("/debug/pprof/goroutine", get(goroutine))
         .route("/debug/pprof/scopes", get(scopes))
         .route("/debug/pprof/symbol", get(symbol).post(symbol))
+        .route("/debug/pprof/threadcreate", get(threadcreate))
         .route("/debug/pprof/admin/enable", post(enable))
         .route("/debug/pprof/admin/disable", post(disable))
         .route("/debug/pprof/trigger", post(trigger))
@@ -131,7 +132,7 @@ async fn goroutine(RawQuery(query): RawQuery) -> Response {
             } else if debug == 1 {
                 responses::text(goroutine::grouped_text(&dump))
             } else {
-                responses::text(dump.to_string())
+                responses::text(goroutine::full_text(&dump))
             }
         })
     })
@@ -155,6 +156,25 @@ async fn scopes(RawQuery(query): RawQuery) -> Response {
         Ok(Err(e)) => internal(&format!("hotprof: cannot encode the scope profile: {e}")),
         Err(e) => internal(&format!("hotprof: the scope profile task failed: {e}")),
     }
+}
+
+/// Live threads grouped by name (see `threadcreate.rs`). Reading `/proc` is
+/// cheap and signals no thread, so the guard does not meter it; it is still a
+/// capture, so the switch closes it.
+async fn threadcreate(RawQuery(query): RawQuery) -> Response {
+    let debug = match params::debug(query.as_deref()) {
+        Ok(d) => d,
+        Err(message) => return bad_request(&message),
+    };
+    if let Some(refusal) = reject_seconds(query.as_deref(), debug) {
+        return refusal;
+    }
+    if !switch::is_enabled() {
+        return responses::error(StatusCode::FORBIDDEN, responses::CAPTURE_OFF);
+    }
+    tokio::task::spawn_blocking(move || threadcreate::answer(debug, &runtime::get().comments(Trigger::Http)))
+        .await
+        .unwrap_or_else(|e| internal(&format!("hotprof: the threadcreate task failed: {e}")))
 }
 
 fn internal(message: &str) -> Response {

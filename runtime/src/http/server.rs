@@ -1,7 +1,8 @@
 //! The accept loop of hotprof's own server: every connection served on the
 //! `hotprof-http` runtime, at most [`MAX_CONNECTIONS`] at once (more are
-//! closed at once), request headers within [`HEADER_TIMEOUT`], and the client
-//! address handed to the access check.
+//! closed at once), request headers within [`HEADER_TIMEOUT`] (which also
+//! closes a keep-alive connection left idle that long), accepts and requests
+//! paced by [`Pacer`], and the client address handed to the access check.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,15 +16,21 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::pacer::{self, Pacer};
+
 /// Connections served at once; a flood of idle ones cannot grow past it.
 pub(crate) const MAX_CONNECTIONS: usize = 64;
 /// A client that does not send its request headers in time is dropped.
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Accepts connections until the task is dropped.
-pub(crate) async fn accept_loop(listener: TcpListener, app: Router) {
+pub(crate) async fn accept_loop(listener: TcpListener, app: Router, pacer: Arc<Pacer>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let app = app.layer(axum::middleware::from_fn_with_state(pacer.clone(), pacer::pace));
     loop {
+        // Before accepting, so a flood of connections waits in the kernel's
+        // backlog instead of costing an accept and a close each.
+        pacer.turn().await;
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(_) => {

@@ -131,8 +131,9 @@ impl ThreadDump {
     }
 }
 
-impl fmt::Display for ThreadDump {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ThreadDump {
+    /// The first paragraph: title, metadata lines, counts, capture time.
+    pub(crate) fn write_header(&self, f: &mut impl fmt::Write) -> fmt::Result {
         writeln!(f, "hotprof thread dump")?;
         for (key, value) in &self.header {
             writeln!(f, "{key}: {value}")?;
@@ -151,11 +152,12 @@ impl fmt::Display for ThreadDump {
             "capture: {:.3} ms from the first signal to the last answer, longest pause in one thread {} us",
             self.elapsed.as_secs_f64() * 1e3,
             self.max_pause().as_micros()
-        )?;
-        for t in &self.threads {
-            writeln!(f)?;
-            write_thread(f, t)?;
-        }
+        )
+    }
+
+    /// What follows the threads: the added sections, then the end marker,
+    /// each after a blank line.
+    pub(crate) fn write_trailer(&self, f: &mut impl fmt::Write) -> fmt::Result {
         for section in &self.sections {
             writeln!(f)?;
             f.write_str(section)?;
@@ -165,15 +167,33 @@ impl fmt::Display for ThreadDump {
     }
 }
 
+impl ThreadStatus {
+    /// How the thread answered, as `, ...` after its state; empty when captured.
+    pub(crate) fn note(&self) -> String {
+        match self {
+            ThreadStatus::Captured { .. } => String::new(),
+            ThreadStatus::Dumping => ", taking this dump".to_string(),
+            ThreadStatus::NotAnswering { wchan: Some(w) } => format!(", not answering, wchan {w}"),
+            ThreadStatus::NotAnswering { wchan: None } => ", not answering".to_string(),
+            ThreadStatus::SignalBlocked => ", blocks the capture signal".to_string(),
+            ThreadStatus::NotSignalled { reason } => format!(", not signalled: {reason}"),
+        }
+    }
+}
+
+impl fmt::Display for ThreadDump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_header(f)?;
+        for t in &self.threads {
+            writeln!(f)?;
+            write_thread(f, t)?;
+        }
+        self.write_trailer(f)
+    }
+}
+
 fn write_thread(f: &mut fmt::Formatter<'_>, t: &ThreadInfo) -> fmt::Result {
-    let note = match &t.status {
-        ThreadStatus::Captured { .. } => String::new(),
-        ThreadStatus::Dumping => ", taking this dump".to_string(),
-        ThreadStatus::NotAnswering { wchan: Some(w) } => format!(", not answering, wchan {w}"),
-        ThreadStatus::NotAnswering { wchan: None } => ", not answering".to_string(),
-        ThreadStatus::SignalBlocked => ", blocks the capture signal".to_string(),
-        ThreadStatus::NotSignalled { reason } => format!(", not signalled: {reason}"),
-    };
+    let note = t.status.note();
     writeln!(f, "thread {} \"{}\" [{}{note}]:", t.tid, t.name, t.state)?;
     for frame in &t.frames {
         let last = frame.source.len().saturating_sub(1);

@@ -1,0 +1,2 @@
+#[hotprof::main(listen = ":6060")]
+fn main() {}

@@ -1,0 +1,2 @@
+#[hotprof::main(http = "example.com:6060")]
+fn main() {}

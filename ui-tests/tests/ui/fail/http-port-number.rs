@@ -1,0 +1,2 @@
+#[hotprof::main(http = 6060)]
+fn main() {}
