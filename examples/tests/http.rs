@@ -100,6 +100,24 @@ fn go_pprof(args: &[&str], target: &str, tmp: &std::path::Path) -> std::process:
         .expect("go tool pprof")
 }
 
+/// A profile answer, checked for Go's headers and read by `go tool pprof`
+/// once per set of flags: the outputs, in order.
+fn read_attachment(a: &Answer, name: &str, runs: &[&[&str]]) -> Vec<String> {
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(a.header("content-disposition"), Some(format!("attachment; filename=\"{name}\"").as_str()));
+    assert_eq!(a.header("content-encoding"), None);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join(format!("{name}.pb.gz"));
+    std::fs::write(&file, &a.body).unwrap();
+    let output = |flags: &&[&str]| {
+        let out = go_pprof(flags, file.to_str().unwrap(), tmp.path());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    runs.iter().map(output).collect()
+}
+
 #[test]
 fn go_tool_pprof_profiles_the_service_over_http() {
     let _serial = serial();
@@ -162,16 +180,7 @@ fn endpoints_answer_like_go() {
 
     // debug=0: a goroutine/count profile that go tool pprof reads.
     let counts = get(addr, "/debug/pprof/goroutine");
-    assert_eq!(counts.status, 200, "{counts:?}");
-    assert_eq!(counts.header("content-type"), Some("application/octet-stream"));
-    assert_eq!(counts.header("content-disposition"), Some("attachment; filename=\"goroutine\""));
-    assert_eq!(counts.header("content-encoding"), None);
-    let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("goroutine.pb.gz");
-    std::fs::write(&file, &counts.body).unwrap();
-    let out = go_pprof(&["-top"], file.to_str().unwrap(), tmp.path());
-    let top = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let top = &read_attachment(&counts, "goroutine", &[&["-top"]])[0];
     assert!(top.contains("Type: goroutine") && top.contains("sleepy_worker"), "{top}");
 
     let scopes = get(addr, "/debug/pprof/scopes");
@@ -295,20 +304,11 @@ fn threadcreate_counts_live_threads_by_name() {
     assert!(text.contains("not the stacks that created the threads"), "{text}");
 
     let counts = get(addr, "/debug/pprof/threadcreate");
-    assert_eq!(counts.status, 200, "{counts:?}");
-    assert_eq!(counts.header("content-type"), Some("application/octet-stream"));
-    assert_eq!(counts.header("content-disposition"), Some("attachment; filename=\"threadcreate\""));
-    let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("threadcreate.pb.gz");
-    std::fs::write(&file, &counts.body).unwrap();
-    let out = go_pprof(&["-raw"], file.to_str().unwrap(), tmp.path());
-    let raw = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let [raw, top] = &read_attachment(&counts, "threadcreate", &[&["-raw"], &["-top"]])[..] else {
+        unreachable!()
+    };
     assert!(raw.contains("threadcreate/count") && raw.contains("thread_name:[sleeper]"), "{raw}");
     assert!(raw.contains("not the stacks that created the threads"), "{raw}");
-    let out = go_pprof(&["-top"], file.to_str().unwrap(), tmp.path());
-    let top = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(top.contains("Type: threadcreate") && top.contains("thread \"sleeper\""), "{top}");
 
     let unsupported = r#""seconds" parameter is not supported for this profile type"#;

@@ -103,25 +103,28 @@ async fn cpu(window: Duration) -> Result<CpuProfile, CpuError> {
         .unwrap_or_else(|e| Err(CpuError::Profiler(format!("the CPU session task failed: {e}"))))
 }
 
-/// `seconds` on a profile without deltas: Go's 400s, in Go's order.
-fn reject_seconds(query: Option<&str>, debug: u8) -> Option<Response> {
+/// `seconds` on a profile without deltas: the message of Go's 400, in Go's order.
+fn seconds_refusal(query: Option<&str>, debug: u8) -> Option<String> {
     let value = params::first(query, "seconds")?;
-    let message = match params::parse_seconds(&value, u64::MAX) {
+    Some(match params::parse_seconds(&value, u64::MAX) {
         Err(m) => m,
         Ok(_) if debug != 0 => params::SECONDS_WITH_DEBUG.to_string(),
         Ok(_) => params::SECONDS_UNSUPPORTED.to_string(),
-    };
-    Some(bad_request(&message))
+    })
+}
+
+/// `debug=N` of a profile without deltas, or the message of the 400 for it
+/// or for `seconds`.
+fn debug_without_seconds(query: Option<&str>) -> Result<u8, String> {
+    let debug = params::debug(query)?;
+    seconds_refusal(query, debug).map_or(Ok(debug), Err)
 }
 
 async fn goroutine(RawQuery(query): RawQuery) -> Response {
-    let debug = match params::debug(query.as_deref()) {
+    let debug = match debug_without_seconds(query.as_deref()) {
         Ok(d) => d,
         Err(message) => return bad_request(&message),
     };
-    if let Some(refusal) = reject_seconds(query.as_deref(), debug) {
-        return refusal;
-    }
     let dumped = tokio::task::spawn_blocking(move || {
         let rt = runtime::get();
         rt.dump(Trigger::Http).map(|dump| {
@@ -145,8 +148,8 @@ async fn goroutine(RawQuery(query): RawQuery) -> Response {
 }
 
 async fn scopes(RawQuery(query): RawQuery) -> Response {
-    if let Some(refusal) = reject_seconds(query.as_deref(), 0) {
-        return refusal;
+    if let Some(message) = seconds_refusal(query.as_deref(), 0) {
+        return bad_request(&message);
     }
     if !switch::is_enabled() {
         return responses::error(StatusCode::FORBIDDEN, responses::CAPTURE_OFF);
@@ -162,13 +165,10 @@ async fn scopes(RawQuery(query): RawQuery) -> Response {
 /// cheap and signals no thread, so the guard does not meter it; it is still a
 /// capture, so the switch closes it.
 async fn threadcreate(RawQuery(query): RawQuery) -> Response {
-    let debug = match params::debug(query.as_deref()) {
+    let debug = match debug_without_seconds(query.as_deref()) {
         Ok(d) => d,
         Err(message) => return bad_request(&message),
     };
-    if let Some(refusal) = reject_seconds(query.as_deref(), debug) {
-        return refusal;
-    }
     if !switch::is_enabled() {
         return responses::error(StatusCode::FORBIDDEN, responses::CAPTURE_OFF);
     }
