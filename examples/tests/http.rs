@@ -368,6 +368,35 @@ fn the_guard_answers_429_with_retry_after() {
 }
 
 #[test]
+fn a_storm_locks_its_kind_then_opens_the_breaker_and_says_so() {
+    let guard = [
+        ("HOTPROF_RATE_BURST", "1"),
+        ("HOTPROF_RATE_REFILL", "10m"),
+        ("HOTPROF_LOCK_AFTER", "3"),
+        ("HOTPROF_LOCK_WINDOW", "1m"),
+        ("HOTPROF_LOCK_COOLDOWN", "10m"),
+        ("HOTPROF_BREAKER_AFTER", "1"),
+        ("HOTPROF_BREAKER_COOLDOWN", "10m"),
+    ];
+    let (svc, addr) = start(&[], &guard);
+    assert_eq!(get(addr, "/debug/pprof/goroutine?debug=1").status, 200);
+    let statuses: Vec<u16> = (0..6).map(|_| get(addr, "/debug/pprof/goroutine?debug=1").status).collect();
+    assert_eq!(statuses, [429; 6]);
+    let stderr = svc.stderr();
+    let said = |needle: &str| stderr.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(said("dump triggers locked for 600s after 3 refusals within 60s (HOTPROF_LOCK_*)"), 1, "{stderr}");
+    assert_eq!(said("breaker open: every capture refused for 600s"), 1, "{stderr}");
+
+    // The breaker covers every kind: a CPU profile is refused too, at once,
+    // with a Retry-After as long as the breaker stays open.
+    let cpu = get(addr, "/debug/pprof/profile?seconds=1");
+    assert_eq!(cpu.status, 429, "{cpu:?}");
+    let retry: u64 = cpu.header("retry-after").unwrap().parse().unwrap();
+    assert!((500..=600).contains(&retry), "{cpu:?}");
+    assert!(cpu.text().contains("breaker"), "{cpu:?}");
+}
+
+#[test]
 fn access_control_over_real_sockets() {
     let env = [("HOTPROF_ALLOW", "127.0.0.1/32"), ("HOTPROF_AUTH", "ops:s3cret")];
     let (svc, addr) = start(&[], &env);
