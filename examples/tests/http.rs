@@ -384,7 +384,11 @@ fn a_storm_locks_its_kind_then_opens_the_breaker_and_says_so() {
     assert_eq!(statuses, [429; 6]);
     let stderr = svc.stderr();
     let said = |needle: &str| stderr.lines().filter(|l| l.contains(needle)).count();
-    assert_eq!(said("dump triggers locked for 600s after 3 refusals within 60s (HOTPROF_LOCK_*)"), 1, "{stderr}");
+    assert_eq!(
+        said("dump triggers locked for 600s after 3 refusals within 60s (HOTPROF_LOCK_*)"),
+        1,
+        "{stderr}"
+    );
     assert_eq!(said("breaker open: every capture refused for 600s"), 1, "{stderr}");
 
     // The breaker covers every kind: a CPU profile is refused too, at once,
