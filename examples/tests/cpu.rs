@@ -191,3 +191,25 @@ fn a_storm_of_mixed_signals_stays_within_the_limits() {
     let err = svc.stderr();
     assert!(["merged into it", "refused", "already running"].iter().any(|s| err.contains(s)), "{err}");
 }
+
+#[test]
+fn a_window_open_when_main_returns_is_cut_short_and_written() {
+    let _serial = serial();
+    let dir = fresh_dir("cpu-exit");
+    // A 60 s window in a service that returns from main 2 s after it starts.
+    let env = [("HOTPROF_CPU_SECONDS", "60s")];
+    let mut svc = Service::start(&dir, &["--hot", "1", "--exit-after", "2"], &env);
+    svc.kill("USR2");
+    assert!(wait_until(WAIT, || !svc.alive()), "the service did not exit: {}", svc.stderr());
+    let stderr = svc.stderr();
+    assert!(stderr.contains("CPU profile started for 60.0s"), "{stderr}");
+    assert!(!stderr.contains("it is lost"), "{stderr}");
+    let pb = cpu_files(&dir, "pb.gz");
+    assert_eq!(pb.len(), 1, "{stderr}");
+    assert_eq!((cpu_files(&dir, "svg").len(), cpu_files(&dir, "folded").len()), (1, 1), "{stderr}");
+    let comments = go_pprof(&["-comments"], &pb[0]);
+    assert!(comments.contains("cut short: the program ended"), "{comments}");
+    assert!(comments.contains("s into a 60.0s window"), "{comments}");
+    let top = go_pprof(&["-top", "-nodecount=10"], &pb[0]);
+    assert!(top.contains("hot_loop"), "{top}");
+}

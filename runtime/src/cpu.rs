@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::pprof_proto::{ProfileBuilder, ProtoFrame};
 use crate::sys;
@@ -16,6 +17,28 @@ use crate::sys;
 const UNSAFE_UNWIND_BLOCKLIST: &[&str] = &["libc", "libgcc", "pthread", "vdso"];
 
 static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Set when the program ends: an open window closes at once, so its profile
+/// is written instead of lost with the process.
+static CLOSING: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+/// Closes every open CPU window now and any later one at once: the program
+/// is ending. Their sessions report what they sampled so far.
+pub(crate) fn close_windows() {
+    let (closing, wake) = &CLOSING;
+    *closing.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    wake.notify_all();
+}
+
+/// Waits out a window; returns how long it lasted, shorter than `duration`
+/// when [`close_windows`] cut it.
+fn wait_window(duration: Duration) -> Duration {
+    let started = Instant::now();
+    let (closing, wake) = &CLOSING;
+    let closing = closing.lock().unwrap_or_else(PoisonError::into_inner);
+    drop(wake.wait_timeout_while(closing, duration, |closing| !*closing));
+    started.elapsed().min(duration)
+}
 
 /// A finished CPU profile in the three formats hotprof writes.
 #[derive(Debug, Clone)]
@@ -98,7 +121,7 @@ impl Session {
             .blocklist(blocklist)
             .build()
             .map_err(|e| CpuError::Profiler(e.to_string()))?;
-        std::thread::sleep(duration);
+        let lasted = wait_window(duration);
         let report = guard.report().build().map_err(|e| CpuError::Profiler(e.to_string()));
         drop(guard);
         // pprof leaves SIGPROF ignored when it stops; make sure of it, so a
@@ -108,9 +131,17 @@ impl Session {
         let stacks = stacks(&report);
         let folded = folded(&stacks);
         let svg = flamegraph(&folded, hz)?;
-        let pprof_gz = pprof(&stacks, hz, started, duration, comments, labels)?;
+        let mut comments = comments.to_vec();
+        if lasted < duration {
+            comments.push(format!(
+                "cut short: the program ended {:.1}s into a {:.1}s window",
+                lasted.as_secs_f64(),
+                duration.as_secs_f64()
+            ));
+        }
+        let pprof_gz = pprof(&stacks, hz, started, lasted, &comments, labels)?;
         let samples = stacks.values().map(|n| *n as u64).sum();
-        Ok(CpuProfile { pprof_gz, svg, folded, samples, duration })
+        Ok(CpuProfile { pprof_gz, svg, folded, samples, duration: lasted })
     }
 }
 

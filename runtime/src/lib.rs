@@ -206,6 +206,9 @@ pub mod __private {
         }
     }
 
+    /// Longest wait at exit for the files of a CPU window the exit cut short.
+    const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
     /// Shuts hotprof down when `main` returns or unwinds.
     #[derive(Debug, Default)]
     #[must_use]
@@ -223,6 +226,7 @@ pub mod __private {
             }
             if let Some(s) = self.signals.take() {
                 s.stop();
+                runtime::get().finish_cpu_windows(EXIT_WAIT);
                 crate::scope::sampler::stop();
             }
         }

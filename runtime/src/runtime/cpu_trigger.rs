@@ -1,10 +1,11 @@
 //! The CPU-profile paths of the runtime: the API (waits for the profile),
 //! SIGUSR2 and slow calls (start a session and write its files).
 
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{Runtime, Trigger};
-use crate::cpu::{CpuError, CpuProfile, Session};
+use crate::cpu::{self, CpuError, CpuProfile, Session};
 use crate::guard::Kind;
 use crate::{stacks, switch};
 
@@ -67,7 +68,9 @@ impl Runtime {
         ));
         let mut comments = self.comments(trigger);
         comments.push(format!("reason: {reason}"));
+        let in_flight = WindowInFlight::new(self);
         let spawned = std::thread::Builder::new().name("hotprof-cpu".into()).spawn(move || {
+            let _in_flight = in_flight;
             let safe = stacks::dwarf_unwind_is_signal_safe();
             match session.run(window, hz, safe, &comments, &labels) {
                 Ok(profile) => self.write_cpu_profile(&profile),
@@ -80,6 +83,23 @@ impl Runtime {
                 self.error(&format!("cannot start the hotprof-cpu thread: {e}"));
                 Err(CpuError::Profiler(e.to_string()))
             }
+        }
+    }
+
+    /// The program is ending: closes open CPU windows now and waits up to
+    /// `timeout` for their files, so a window started by `SIGUSR2`, a slow
+    /// call or an alert is written short rather than lost with the process.
+    pub(crate) fn finish_cpu_windows(&self, timeout: Duration) {
+        cpu::close_windows();
+        let deadline = Instant::now() + timeout;
+        while self.cpu_windows.load(Ordering::Acquire) > 0 {
+            if Instant::now() >= deadline {
+                self.error(&format!(
+                    "exiting with a CPU profile still being written after {timeout:?}; it is lost"
+                ));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -97,5 +117,22 @@ impl Runtime {
                 Err(e) => self.error(&format!("CPU profile file lost: {e}")),
             }
         }
+    }
+}
+
+/// Counts a CPU window from its start until its files are written (or its
+/// thread fails), for [`Runtime::finish_cpu_windows`].
+struct WindowInFlight(&'static Runtime);
+
+impl WindowInFlight {
+    fn new(rt: &'static Runtime) -> WindowInFlight {
+        rt.cpu_windows.fetch_add(1, Ordering::AcqRel);
+        WindowInFlight(rt)
+    }
+}
+
+impl Drop for WindowInFlight {
+    fn drop(&mut self) {
+        self.0.cpu_windows.fetch_sub(1, Ordering::AcqRel);
     }
 }

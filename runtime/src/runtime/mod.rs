@@ -5,7 +5,7 @@
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -94,6 +94,8 @@ pub(crate) struct Runtime {
     /// SIGUSR1s merged into a dump that was already running.
     merged: AtomicU64,
     merge_log: Mutex<RefusalLog>,
+    /// CPU windows whose thread has not yet written its files.
+    cpu_windows: AtomicUsize,
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -156,6 +158,7 @@ impl Runtime {
             guard: Mutex::new((Guard::new(config.guard.clone(), now), logs)),
             merged: AtomicU64::new(0),
             merge_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
+            cpu_windows: AtomicUsize::new(0),
             off_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
             symbolizer: Mutex::new(Symbolizer::default()),
             config,
