@@ -213,3 +213,22 @@ fn a_window_open_when_main_returns_is_cut_short_and_written() {
     let top = go_pprof(&["-top", "-nodecount=10"], &pb[0]);
     assert!(top.contains("hot_loop"), "{top}");
 }
+
+#[test]
+fn a_temp_folder_that_takes_no_file_does_not_stop_cpu_profiles() {
+    let _serial = serial();
+    let dir = fresh_dir("cpu-tmpdir");
+    let env = [("HOTPROF_CPU_SECONDS", "1s"), ("TMPDIR", "/nonexistent/hotprof-tmp")];
+    let svc = Service::start(&dir, &["--hot", "1"], &env);
+    svc.kill("USR2");
+    assert!(wait_cpu_sets(&svc, 1), "{}", svc.stderr());
+    let scratch = dir.join(format!(".hotprof-tmp-{}-cpu", svc.pid));
+    let said = format!(
+        "/nonexistent/hotprof-tmp takes no temp file; the CPU profiler keeps its buffer in {} instead",
+        scratch.display()
+    );
+    assert!(svc.stderr().contains(&said), "{}", svc.stderr());
+    assert!(scratch.is_dir());
+    let top = go_pprof(&["-top", "-nodecount=10"], &cpu_files(&dir, "pb.gz")[0]);
+    assert!(top.contains("hot_loop"), "{top}");
+}

@@ -69,6 +69,17 @@ impl OutputDir {
             .map_err(err("create folder", &self.dir))
     }
 
+    /// `<dir>/.hotprof-tmp-<pid>-cpu/`, created (0700) if missing: a scratch
+    /// folder of this process, removed as a stale temp once it is gone.
+    pub(crate) fn scratch_dir(&self) -> Result<PathBuf, OutputError> {
+        self.ensure_dir()?;
+        let path = self.dir.join(format!("{TEMP_PREFIX}{}-cpu", self.pid));
+        if !path.is_dir() {
+            DirBuilder::new().mode(0o700).create(&path).map_err(err("create folder", &path))?;
+        }
+        Ok(path)
+    }
+
     /// Writes `contents` atomically as `<app>-<utc>-<pid>-<kind>.<ext>`, then
     /// applies retention. Returns the final path.
     pub(crate) fn write(&self, kind: &str, ext: &str, contents: &[u8]) -> Result<PathBuf, OutputError> {
@@ -163,8 +174,8 @@ fn stamp_of_name(name: &str) -> Option<&str> {
     })
 }
 
-/// Removes `.hotprof-tmp-<pid>-*` files whose process is gone (or is us, from
-/// an earlier life of this pid). Returns how many were removed.
+/// Removes `.hotprof-tmp-<pid>-*` files and scratch folders whose process is
+/// gone (or is us, from an earlier life of this pid). Returns how many were removed.
 fn remove_stale_temps(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
@@ -183,7 +194,10 @@ fn remove_stale_temps(dir: &Path) -> usize {
                 None => true,
             }
         })
-        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .filter(|e| {
+            let path = e.path();
+            if path.is_dir() { fs::remove_dir_all(path) } else { fs::remove_file(path) }.is_ok()
+        })
         .count()
 }
 
@@ -260,9 +274,13 @@ mod tests {
         let alive = root.path().join(format!("{TEMP_PREFIX}1-abc")); // pid 1 is alive
         fs::write(&dead, "partial").unwrap();
         fs::write(&alive, "in progress elsewhere").unwrap();
-        assert_eq!(out(root.path()).prepare().unwrap(), 1);
-        assert!(!dead.exists());
-        assert!(alive.exists());
+        // Scratch folders too: a dead process's, with what it left inside.
+        let dead_scratch = OutputDir { pid: 999_999_998, ..out(root.path()) }.scratch_dir().unwrap();
+        fs::write(dead_scratch.join(".tmpXYZ"), "buffer").unwrap();
+        let alive_scratch = OutputDir { pid: 1, ..out(root.path()) }.scratch_dir().unwrap();
+        assert_eq!(out(root.path()).prepare().unwrap(), 2);
+        assert!(!dead.exists() && !dead_scratch.exists());
+        assert!(alive.exists() && alive_scratch.is_dir());
     }
 
     #[test]

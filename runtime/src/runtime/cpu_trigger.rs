@@ -1,6 +1,7 @@
 //! The CPU-profile paths of the runtime: the API (waits for the profile),
 //! SIGUSR2 and slow calls (start a session and write its files).
 
+use std::sync::Once;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,8 +31,36 @@ impl Runtime {
             return Err(CpuError::Disabled);
         }
         let session = Session::claim()?;
+        self.give_pprof_a_temp_dir();
         self.admit(Kind::Cpu).map_err(|(reason, retry_after)| CpuError::Refused { reason, retry_after })?;
         Ok(session)
+    }
+
+    /// pprof-rs keeps its sample buffer in a named temp file in the default
+    /// temp folder (`$TMPDIR`, else `/tmp`). Where that folder takes no file (a
+    /// read-only root filesystem with no volume on /tmp), every session would
+    /// fail; so, checked once before the first session, tempfile's default
+    /// moves to a scratch folder of this process inside hotprof's own. That
+    /// default is process-wide, which is why it only moves when it is broken.
+    fn give_pprof_a_temp_dir(&self) {
+        static CHECKED: Once = Once::new();
+        CHECKED.call_once(|| {
+            let default = tempfile::env::temp_dir();
+            if tempfile::NamedTempFile::new().is_ok() {
+                return;
+            }
+            let scratch = match self.output.scratch_dir() {
+                Ok(dir) => dir,
+                Err(e) => return self.error(&format!("{} takes no temp file, and {e}", default.display())),
+            };
+            if tempfile::env::override_temp_dir(&scratch).is_ok() {
+                self.notice(&format!(
+                    "{} takes no temp file; the CPU profiler keeps its buffer in {} instead",
+                    default.display(),
+                    scratch.display()
+                ));
+            }
+        });
     }
 
     /// The SIGUSR2 path: starts a CPU session of `HOTPROF_CPU_SECONDS` on its
