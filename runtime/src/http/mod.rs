@@ -2,10 +2,12 @@
 //! `go tool pprof`, Parca and Grafana Alloy can profile a hotprof service
 //! with no new agent.
 //!
-//! `HOTPROF_HTTP=addr:port` starts it at install time on its own
-//! `hotprof-http` thread with its own single-threaded tokio runtime, so a
-//! saturated application runtime cannot starve it. Loopback (`127.0.0.1`,
-//! `:6060`) is the safe choice; any other address needs credentials.
+//! `HOTPROF_HTTP=addr:port` (else the macro's `http = "..."`) starts it at
+//! install time on its own `hotprof-http` thread with its own single-threaded
+//! tokio runtime, so a saturated application runtime cannot starve it; and it
+//! paces its own work (`HOTPROF_HTTP_RATE`, see `pacer`), so a flood of
+//! requests cannot starve the application. Loopback (`127.0.0.1`, `:6060`) is
+//! the safe choice; any other address needs credentials.
 
 mod access;
 mod goroutine;
@@ -116,11 +118,11 @@ impl HttpServer {
             .thread_name("hotprof-http") // its blocking pool runs the captures
             .enable_all()
             .build()?;
-        let pacer = std::sync::Arc::new(pacer::Pacer::new(settings.rate));
         let (stop, stopped) = oneshot::channel();
+        let rate = settings.rate;
         let thread = std::thread::Builder::new()
             .name("hotprof-http".into())
-            .spawn(move || serve(runtime, listener, app, pacer, stopped))?;
+            .spawn(move || serve(runtime, listener, app, rate, stopped))?;
         Ok((HttpServer { stop, thread }, addr))
     }
 
@@ -135,7 +137,7 @@ fn serve(
     runtime: tokio::runtime::Runtime,
     listener: std::net::TcpListener,
     app: axum::Router,
-    pacer: std::sync::Arc<pacer::Pacer>,
+    rate: u32,
     stopped: oneshot::Receiver<()>,
 ) {
     runtime.block_on(async move {
@@ -144,7 +146,7 @@ fn serve(
             Err(e) => return crate::runtime::get().error(&format!("debug HTTP server stopped: {e}")),
         };
         tokio::select! {
-            _ = server::accept_loop(listener, app, pacer) => {}
+            _ = server::accept_loop(listener, app, rate) => {}
             _ = stopped => {}
         }
     });

@@ -23,9 +23,10 @@ pub(crate) const MAX_CONNECTIONS: usize = 64;
 /// A client that does not send its request headers in time is dropped.
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Accepts connections until the task is dropped.
-pub(crate) async fn accept_loop(listener: TcpListener, app: Router, pacer: Arc<Pacer>) {
+/// Accepts connections until the task is dropped; `rate` is `HOTPROF_HTTP_RATE`.
+pub(crate) async fn accept_loop(listener: TcpListener, app: Router, rate: u32) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let pacer = Arc::new(Pacer::new(rate));
     let app = app.layer(axum::middleware::from_fn_with_state(pacer.clone(), pacer::pace));
     loop {
         // Before accepting, so a flood of connections waits in the kernel's
