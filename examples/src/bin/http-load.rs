@@ -3,13 +3,15 @@
 //! service left alone, in alternating rounds of one run.
 //!
 //! It starts `web-service` (built next to this binary) once per
-//! `HOTPROF_HTTP_RATE` value: the default 100 and an effectively unpaced
-//! 100000. Keep-alive clients load the app's `GET /work`; in hammered rounds,
-//! more keep-alive clients send `GET /debug/pprof/goroutine` as fast as they
-//! get answers. Prints one markdown row per rate, each column the median over
-//! the rounds: app requests a second quiet and hammered, the change within a
-//! round (hammered against the quiet window next to it), rejected answers a
-//! second, and the CPU the `hotprof-http` threads used.
+//! `HOTPROF_HTTP_RATE` value (the default 100 and an effectively unpaced
+//! 100000) and attack style. Keep-alive clients load the app's `GET /work`;
+//! in hammered rounds, more clients send `GET /debug/pprof/goroutine` as fast
+//! as they get answers, either on one keep-alive connection each or on a new
+//! connection for every request. Prints one markdown row per rate and style,
+//! each column the median over the rounds: app requests a second quiet and
+//! hammered, the change within a round (hammered against the quiet window
+//! next to it), rejected answers a second, and the CPU the `hotprof-http`
+//! threads used.
 //!
 //!   cargo build --release -p hotprof-examples --bin web-service --bin http-load
 //!   ./target/release/http-load --rounds 5 --seconds 3 --app-conns 8 --attack-conns 64
@@ -35,39 +37,70 @@ fn main() {
     );
     println!();
     println!(
-        "| HOTPROF_HTTP_RATE | app req/s, quiet | app req/s, hammered | change | rejected answers/s | hotprof-http CPU |"
+        "| HOTPROF_HTTP_RATE | attackers | app req/s, quiet | app req/s, hammered | change | rejected answers/s | hotprof-http CPU |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for rate in [100, 100_000] {
-        let service = Service::start(rate);
-        let load = Load::start(service.app, "/work", app_conns);
-        std::thread::sleep(Duration::from_secs(1)); // warm up
-        let mut rounds_seen = Vec::new();
-        for i in 0..rounds {
-            // Alternate which half comes first, so a drift in the machine's
-            // load does not always favour one side.
-            let (quiet, hammered) = if i % 2 == 0 {
-                let quiet = load.rate_over(window);
-                (quiet, hammered_round(&service, &load, attack_conns, window))
-            } else {
-                let hammered = hammered_round(&service, &load, attack_conns, window);
-                (load.rate_over(window), hammered)
-            };
-            rounds_seen.push((quiet, hammered));
+        for attack in [Attack::KeepAlive, Attack::NewConnections] {
+            let row = measure(rate, attack, rounds, window, app_conns, attack_conns);
+            println!("| {rate} | {} | {row} |", attack.name());
         }
-        load.stop();
-        let column =
-            |f: &dyn Fn(&(f64, Round)) -> f64| median(&mut rounds_seen.iter().map(f).collect::<Vec<_>>());
-        println!(
-            "| {rate} | {:.0} | {:.0} | {:+.2}% | {:.0} | {:.2}% of a core |",
-            column(&|(q, _)| *q),
-            column(&|(_, h)| h.app),
-            column(&|(q, h)| (h.app / q - 1.0) * 100.0),
-            column(&|(_, h)| h.rejected),
-            column(&|(_, h)| h.http_cpu * 100.0),
-        );
-        drop(service);
     }
+}
+
+/// How the attackers talk to the debug port.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Attack {
+    /// One connection each, request after request (wrk's way).
+    KeepAlive,
+    /// A new connection for every request (`Connection: close`).
+    NewConnections,
+}
+
+impl Attack {
+    fn name(self) -> &'static str {
+        match self {
+            Attack::KeepAlive => "keep-alive",
+            Attack::NewConnections => "a connection a request",
+        }
+    }
+}
+
+/// One table row (without its first two cells): medians over the rounds.
+fn measure(
+    rate: u32,
+    attack: Attack,
+    rounds: usize,
+    window: Duration,
+    app_conns: usize,
+    attack_conns: usize,
+) -> String {
+    let service = Service::start(rate);
+    let load = Load::start(service.app, "/work", app_conns, false);
+    std::thread::sleep(Duration::from_secs(1)); // warm up
+    let mut seen = Vec::new();
+    for i in 0..rounds {
+        // Alternate which half comes first, so a drift in the machine's
+        // load does not always favour one side.
+        let hammered = || hammered_round(&service, &load, attack, attack_conns, window);
+        seen.push(if i % 2 == 0 {
+            let quiet = load.rate_over(window);
+            (quiet, hammered())
+        } else {
+            let hammered = hammered();
+            (load.rate_over(window), hammered)
+        });
+    }
+    load.stop();
+    let column = |f: &dyn Fn(&(f64, Round)) -> f64| median(&mut seen.iter().map(f).collect::<Vec<_>>());
+    format!(
+        "{:.0} | {:.0} | {:+.2}% | {:.0} | {:.2}% of a core",
+        column(&|(q, _)| *q),
+        column(&|(_, h)| h.app),
+        column(&|(q, h)| (h.app / q - 1.0) * 100.0),
+        column(&|(_, h)| h.rejected),
+        column(&|(_, h)| h.http_cpu * 100.0),
+    )
 }
 
 /// What one hammered window measured, each a second's worth.
@@ -78,8 +111,15 @@ struct Round {
     http_cpu: f64,
 }
 
-fn hammered_round(service: &Service, load: &Load, attackers: usize, window: Duration) -> Round {
-    let attack = Load::start(service.debug, "/debug/pprof/goroutine", attackers);
+fn hammered_round(
+    service: &Service,
+    load: &Load,
+    attack: Attack,
+    attackers: usize,
+    window: Duration,
+) -> Round {
+    let close = attack == Attack::NewConnections;
+    let attack = Load::start(service.debug, "/debug/pprof/goroutine", attackers, close);
     std::thread::sleep(Duration::from_millis(200)); // let every attacker connect
     let (app, bad, cpu, started) = (load.counter(), attack.counter(), service.http_cpu(), Instant::now());
     std::thread::sleep(window);
@@ -173,14 +213,16 @@ struct Load {
 }
 
 impl Load {
-    fn start(addr: SocketAddr, path: &str, conns: usize) -> Load {
+    /// `close`: a new connection for every request.
+    fn start(addr: SocketAddr, path: &str, conns: usize, close: bool) -> Load {
         let answers = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes();
+        let connection = if close { "Connection: close\r\n" } else { "" };
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{connection}\r\n").into_bytes();
         let threads = (0..conns)
             .map(|_| {
                 let (answers, stop, request) = (answers.clone(), stop.clone(), request.clone());
-                std::thread::spawn(move || client(addr, &request, &answers, &stop))
+                std::thread::spawn(move || client(addr, &request, close, &answers, &stop))
             })
             .collect();
         Load { answers, stop, threads }
@@ -202,8 +244,9 @@ impl Load {
     }
 }
 
-/// One connection at a time, reconnecting when the server closes it.
-fn client(addr: SocketAddr, request: &[u8], answers: &AtomicU64, stop: &AtomicBool) {
+/// One connection at a time, reconnecting when the server closes it, or
+/// after every answer when `close`.
+fn client(addr: SocketAddr, request: &[u8], close: bool, answers: &AtomicU64, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let Ok(stream) = TcpStream::connect(addr) else {
             std::thread::sleep(Duration::from_millis(10));
@@ -217,6 +260,9 @@ fn client(addr: SocketAddr, request: &[u8], answers: &AtomicU64, stop: &AtomicBo
                 break;
             }
             answers.fetch_add(1, Ordering::Relaxed);
+            if close {
+                break;
+            }
         }
     }
 }
