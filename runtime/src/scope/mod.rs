@@ -91,7 +91,10 @@ pub fn enter(scope: &'static Scope) -> ScopeGuard {
     enter_on(scope)
 }
 
-#[inline]
+/// Out of line, so the capture-off path of a marked function stays a load
+/// and a branch: inlined, this body makes the caller save registers for it
+/// on every call.
+#[inline(never)]
 fn enter_on(scope: &'static Scope) -> ScopeGuard {
     let Some(t) = threads::local() else { return ScopeGuard { entered: None } };
     let depth = t.stack.depth.load(Ordering::Relaxed);
@@ -109,16 +112,23 @@ fn enter_on(scope: &'static Scope) -> ScopeGuard {
 impl Drop for ScopeGuard {
     #[inline]
     fn drop(&mut self) {
-        let Some((t, depth)) = self.entered else { return };
-        t.stack.depth.store(depth, Ordering::Release);
-        let Some(frame) = t.stack.frames.get(depth as usize) else { return };
-        let node = frame.node.load(Ordering::Relaxed);
-        t.calls.add(node);
-        if let Some(scope) = nodes::scope(node) {
-            let flagged = frame.flagged.load(Ordering::Relaxed);
-            let tid = t.tid.load(Ordering::Relaxed);
-            scope.check_threshold(node, frame.start_ns.load(Ordering::Relaxed), flagged, tid, None);
+        if let Some((t, depth)) = self.entered {
+            leave(t, depth);
         }
+    }
+}
+
+/// The end of an entered call; out of line for the same reason as [`enter_on`].
+#[inline(never)]
+fn leave(t: &'static threads::ThreadFrames, depth: u32) {
+    t.stack.depth.store(depth, Ordering::Release);
+    let Some(frame) = t.stack.frames.get(depth as usize) else { return };
+    let node = frame.node.load(Ordering::Relaxed);
+    t.calls.add(node);
+    if let Some(scope) = nodes::scope(node) {
+        let flagged = frame.flagged.load(Ordering::Relaxed);
+        let tid = t.tid.load(Ordering::Relaxed);
+        scope.check_threshold(node, frame.start_ns.load(Ordering::Relaxed), flagged, tid, None);
     }
 }
 
