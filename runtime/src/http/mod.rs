@@ -20,6 +20,7 @@ mod server;
 mod settings;
 mod symbol;
 mod threadcreate;
+mod tls;
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
@@ -93,7 +94,8 @@ impl HttpServer {
                 } else {
                     "no HOTPROF_AUTH: loopback clients only"
                 };
-                rt.notice(&format!("debug HTTP server on http://{addr}/debug/pprof/ ({who})"));
+                let scheme = if settings.tls.is_some() { "https" } else { "http" };
+                rt.notice(&format!("debug HTTP server on {scheme}://{addr}/debug/pprof/ ({who})"));
                 Some(server)
             }
             Err(e) => {
@@ -119,10 +121,10 @@ impl HttpServer {
             .enable_all()
             .build()?;
         let (stop, stopped) = oneshot::channel();
-        let rate = settings.rate;
+        let (rate, tls) = (settings.rate, settings.tls.clone());
         let thread = std::thread::Builder::new()
             .name("hotprof-http".into())
-            .spawn(move || serve(runtime, listener, app, rate, stopped))?;
+            .spawn(move || serve(runtime, listener, app, rate, tls, stopped))?;
         Ok((HttpServer { stop, thread }, addr))
     }
 
@@ -138,6 +140,7 @@ fn serve(
     listener: std::net::TcpListener,
     app: axum::Router,
     rate: u32,
+    tls: Option<tls::Tls>,
     stopped: oneshot::Receiver<()>,
 ) {
     runtime.block_on(async move {
@@ -146,7 +149,7 @@ fn serve(
             Err(e) => return crate::runtime::get().error(&format!("debug HTTP server stopped: {e}")),
         };
         tokio::select! {
-            _ = server::accept_loop(listener, app, rate) => {}
+            _ = server::accept_loop(listener, app, rate, tls) => {}
             _ = stopped => {}
         }
     });

@@ -2,7 +2,8 @@
 //! `hotprof-http` runtime, at most [`MAX_CONNECTIONS`] at once (more are
 //! closed at once), request headers within [`HEADER_TIMEOUT`] (which also
 //! closes a keep-alive connection left idle that long), accepts and requests
-//! paced by [`Pacer`], and the client address handed to the access check.
+//! paced by [`Pacer`], TLS when configured, and the client address handed to
+//! the access check.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,14 +18,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::pacer::{self, Pacer};
+use super::tls::Tls;
 
 /// Connections served at once; a flood of idle ones cannot grow past it.
 pub(crate) const MAX_CONNECTIONS: usize = 64;
 /// A client that does not send its request headers in time is dropped.
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Accepts connections until the task is dropped; `rate` is `HOTPROF_HTTP_RATE`.
-pub(crate) async fn accept_loop(listener: TcpListener, app: Router, rate: u32) {
+/// Accepts connections until the task is dropped; `rate` is
+/// `HOTPROF_HTTP_RATE`, `tls` the HTTPS configuration if any.
+pub(crate) async fn accept_loop(listener: TcpListener, app: Router, rate: u32, tls: Option<Tls>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let pacer = Arc::new(Pacer::new(rate));
     let app = app.layer(axum::middleware::from_fn_with_state(pacer.clone(), pacer::pace));
@@ -43,11 +46,33 @@ pub(crate) async fn accept_loop(listener: TcpListener, app: Router, rate: u32) {
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             continue; // over the cap: the connection is closed at once
         };
-        tokio::spawn(serve_connection(stream, peer, app.clone(), slot));
+        tokio::spawn(serve_connection(stream, peer, app.clone(), tls.clone(), slot));
     }
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Router, _slot: OwnedSemaphorePermit) {
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    tls: Option<Tls>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let Some(tls) = tls else { return serve_http(stream, peer, app).await };
+    #[cfg(feature = "tls")]
+    // The handshake gets the same time as request headers; a failed one
+    // (plain HTTP, a scanner) just closes the connection.
+    if let Ok(Ok(stream)) = tokio::time::timeout(HEADER_TIMEOUT, tls.accept(stream)).await {
+        serve_http(stream, peer, app).await;
+    }
+    #[cfg(not(feature = "tls"))]
+    tls.unreachable();
+}
+
+/// HTTP/1.1 on one connection, plain or inside TLS.
+async fn serve_http<S>(stream: S, peer: SocketAddr, app: Router)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = TowerToHyperService::new(app.layer(axum::Extension(ConnectInfo(peer))));
     let _ = http1::Builder::new()
         .timer(TokioTimer::new())

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::access::Access;
+use super::tls::Tls;
 
 /// Longest `seconds=` a request may ask for, unless `HOTPROF_HTTP_MAX_SECONDS` says otherwise.
 pub(crate) const DEFAULT_MAX_SECONDS: u64 = 300;
@@ -19,6 +20,8 @@ pub(crate) struct Settings {
     pub limits: Limits,
     /// `HOTPROF_HTTP_RATE`: see [`super::pacer`].
     pub rate: u32,
+    /// `HOTPROF_TLS_CERT` and `HOTPROF_TLS_KEY`: HTTPS when set.
+    pub tls: Option<Tls>,
 }
 
 /// Per-request limits shared by the standalone server and [`super::router`].
@@ -73,7 +76,8 @@ impl Settings {
                 )
             })?,
         };
-        Ok(Some(Settings { bind, access, limits, rate }))
+        let tls = Tls::load(env)?;
+        Ok(Some(Settings { bind, access, limits, rate, tls }))
     }
 }
 
