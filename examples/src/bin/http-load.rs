@@ -7,14 +7,18 @@
 //! 100000) and attack style. Keep-alive clients load the app's `GET /work`;
 //! in hammered rounds, more clients send `GET /debug/pprof/goroutine` as fast
 //! as they get answers, either on one keep-alive connection each or on a new
-//! connection for every request. Prints one markdown row per rate and style,
-//! each column the median over the rounds: app requests a second quiet and
-//! hammered, the change within a round (hammered against the quiet window
-//! next to it), rejected answers a second, and the CPU the `hotprof-http`
-//! threads used.
+//! connection for every request. With `--tls`, the server speaks HTTPS with
+//! an RSA 2048 certificate and the attackers are `--tls-attackers`
+//! `openssl s_time -new` processes, each making TLS handshake after handshake
+//! (this needs the `openssl` command). Prints one markdown row per rate and
+//! style, each column the median over the rounds: app requests a second quiet
+//! and hammered, the change within a round (hammered against the quiet window
+//! next to it), attacks served a second (rejected requests or handshakes), and
+//! the CPU the `hotprof-http` threads used.
 //!
 //!   cargo build --release -p hotprof-examples --bin web-service --bin http-load
 //!   ./target/release/http-load --rounds 5 --seconds 3 --app-conns 8 --attack-conns 64
+//!   ./target/release/http-load --rounds 5 --seconds 3 --tls --tls-attackers 4
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -31,18 +35,23 @@ fn main() {
     let seconds: f64 = arg("--seconds", 3.0);
     let app_conns: usize = arg("--app-conns", 8);
     let attack_conns: usize = arg("--attack-conns", 64);
+    let tls_attackers: usize = arg("--tls-attackers", 4);
     let window = Duration::from_secs_f64(seconds);
     println!(
         "{rounds} rounds of {seconds} s quiet + {seconds} s hammered; {app_conns} app clients, {attack_conns} attackers"
     );
     println!();
     println!(
-        "| HOTPROF_HTTP_RATE | attackers | app req/s, quiet | app req/s, hammered | change | rejected answers/s | hotprof-http CPU |"
+        "| HOTPROF_HTTP_RATE | attackers | app req/s, quiet | app req/s, hammered | change | attacks served/s | hotprof-http CPU |"
     );
     println!("|---|---|---|---|---|---|---|");
+    let tls = std::env::args().any(|a| a == "--tls");
+    let attacks: &[Attack] =
+        if tls { &[Attack::TlsHandshakes] } else { &[Attack::KeepAlive, Attack::NewConnections] };
     for rate in [100, 100_000] {
-        for attack in [Attack::KeepAlive, Attack::NewConnections] {
-            let row = measure(rate, attack, rounds, window, app_conns, attack_conns);
+        for &attack in attacks {
+            let attackers = if attack == Attack::TlsHandshakes { tls_attackers } else { attack_conns };
+            let row = measure(rate, attack, rounds, window, app_conns, attackers);
             println!("| {rate} | {} | {row} |", attack.name());
         }
     }
@@ -55,6 +64,9 @@ enum Attack {
     KeepAlive,
     /// A new connection for every request (`Connection: close`).
     NewConnections,
+    /// TLS handshakes, one after another on new connections, by
+    /// `openssl s_time -new`, against a server with an RSA 2048 certificate.
+    TlsHandshakes,
 }
 
 impl Attack {
@@ -62,6 +74,7 @@ impl Attack {
         match self {
             Attack::KeepAlive => "keep-alive",
             Attack::NewConnections => "a connection a request",
+            Attack::TlsHandshakes => "TLS handshakes",
         }
     }
 }
@@ -75,7 +88,7 @@ fn measure(
     app_conns: usize,
     attack_conns: usize,
 ) -> String {
-    let service = Service::start(rate);
+    let service = Service::start(rate, attack == Attack::TlsHandshakes);
     let load = Load::start(service.app, "/work", app_conns, false);
     std::thread::sleep(Duration::from_secs(1)); // warm up
     let mut seen = Vec::new();
@@ -98,7 +111,7 @@ fn measure(
         column(&|(q, _)| *q),
         column(&|(_, h)| h.app),
         column(&|(q, h)| (h.app / q - 1.0) * 100.0),
-        column(&|(_, h)| h.rejected),
+        column(&|(_, h)| h.served),
         column(&|(_, h)| h.http_cpu * 100.0),
     )
 }
@@ -106,7 +119,8 @@ fn measure(
 /// What one hammered window measured, each a second's worth.
 struct Round {
     app: f64,
-    rejected: f64,
+    /// Attacks served: rejected requests, or TLS handshakes.
+    served: f64,
     /// Seconds of CPU the `hotprof-http` threads used.
     http_cpu: f64,
 }
@@ -118,19 +132,65 @@ fn hammered_round(
     attackers: usize,
     window: Duration,
 ) -> Round {
-    let close = attack == Attack::NewConnections;
-    let attack = Load::start(service.debug, "/debug/pprof/goroutine", attackers, close);
+    let flood = Flood::start(service, attack, attackers, window);
     std::thread::sleep(Duration::from_millis(200)); // let every attacker connect
-    let (app, bad, cpu, started) = (load.counter(), attack.counter(), service.http_cpu(), Instant::now());
+    let (app, cpu, started) = (load.counter(), service.http_cpu(), Instant::now());
     std::thread::sleep(window);
     let seconds = started.elapsed().as_secs_f64();
-    let round = Round {
-        app: (load.counter() - app) as f64 / seconds,
-        rejected: (attack.counter() - bad) as f64 / seconds,
-        http_cpu: (service.http_cpu() - cpu).as_secs_f64() / seconds,
-    };
-    attack.stop();
-    round
+    let (app, http_cpu) = (load.counter() - app, service.http_cpu() - cpu);
+    Round {
+        app: app as f64 / seconds,
+        served: flood.stop() as f64 / (seconds + 0.2),
+        http_cpu: http_cpu.as_secs_f64() / seconds,
+    }
+}
+
+/// The attackers of one hammered window.
+enum Flood {
+    Http(Load),
+    /// `openssl s_time` processes, each running for the window.
+    Tls(Vec<Child>),
+}
+
+impl Flood {
+    fn start(service: &Service, attack: Attack, attackers: usize, window: Duration) -> Flood {
+        if attack != Attack::TlsHandshakes {
+            let close = attack == Attack::NewConnections;
+            return Flood::Http(Load::start(service.debug, "/debug/pprof/goroutine", attackers, close));
+        }
+        let seconds = (window.as_secs_f64() + 0.2).ceil().to_string();
+        let connect = service.debug.to_string();
+        let spawn = |_| {
+            Command::new("openssl")
+                .args(["s_time", "-new", "-connect", connect.as_str(), "-time", seconds.as_str()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("openssl s_time (the --tls rows need the openssl command)")
+        };
+        Flood::Tls((0..attackers).map(spawn).collect())
+    }
+
+    /// Stops the attackers; how many requests or handshakes they got served.
+    fn stop(self) -> u64 {
+        match self {
+            Flood::Http(load) => {
+                let served = load.counter();
+                load.stop();
+                served
+            }
+            Flood::Tls(children) => children.into_iter().map(handshakes).sum(),
+        }
+    }
+}
+
+/// The handshakes one `openssl s_time -new` made: "N connections in T real seconds".
+fn handshakes(child: Child) -> u64 {
+    let out = child.wait_with_output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    out.unwrap_or_default()
+        .lines()
+        .find_map(|l| l.split_once(" connections in ").and_then(|(n, _)| n.trim().parse().ok()))
+        .unwrap_or(0)
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -147,17 +207,23 @@ struct Service {
 }
 
 impl Service {
-    fn start(rate: u32) -> Service {
-        let dir = std::env::temp_dir().join(format!("http-load-{}-{rate}", std::process::id()));
+    /// `tls`: with an RSA 2048 certificate made by `openssl req`.
+    fn start(rate: u32, tls: bool) -> Service {
+        let dir = std::env::temp_dir().join(format!("http-load-{}-{rate}-{tls}", std::process::id()));
         let exe = std::env::current_exe().expect("own path");
-        let mut child = Command::new(exe.with_file_name("web-service"))
+        let mut command = Command::new(exe.with_file_name("web-service"));
+        command
             .env("HOTPROF_DIR", &dir)
             .env("HOTPROF_AUTH", "ops:s3cret")
             .env("HOTPROF_HTTP_RATE", rate.to_string())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start web-service (build it first: see the header of this file)");
+            .stderr(Stdio::piped());
+        if tls {
+            let (cert, key) = rsa_certificate(&dir);
+            command.env("HOTPROF_TLS_CERT", cert).env("HOTPROF_TLS_KEY", key);
+        }
+        let mut child =
+            command.spawn().expect("start web-service (build it first: see the header of this file)");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
         let (mut app, mut debug) = (None, None);
         let (app, debug) = loop {
@@ -167,6 +233,7 @@ impl Service {
             let line = lines.next().expect("web-service exited early").expect("read stderr");
             app = app.or_else(|| address_after(&line, "app on http://"));
             debug = debug.or_else(|| address_after(&line, "debug HTTP server on http://"));
+            debug = debug.or_else(|| address_after(&line, "debug HTTP server on https://"));
         };
         std::thread::spawn(move || lines.for_each(drop));
         Service { child, app, debug, dir }
@@ -198,6 +265,23 @@ impl Drop for Service {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A self-signed RSA 2048 certificate for 127.0.0.1 and its key, in `dir`.
+fn rsa_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    std::fs::create_dir_all(dir).expect("service folder");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl req (the --tls rows need the openssl command)");
+    assert!(made.success(), "openssl req failed");
+    (cert, key)
 }
 
 fn address_after(line: &str, needle: &str) -> Option<SocketAddr> {

@@ -34,7 +34,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, app: Router, rate: u32, t
     loop {
         // Before accepting, so a flood of connections waits in the kernel's
         // backlog instead of costing an accept and a close each.
-        pacer.turn().await;
+        pacer.turn(if tls.is_some() { pacer::TLS_HANDSHAKE_TURNS } else { 1 }).await;
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(_) => {
