@@ -140,7 +140,7 @@ fn hammered_round(
     let (app, http_cpu) = (load.counter() - app, service.http_cpu() - cpu);
     Round {
         app: app as f64 / seconds,
-        served: flood.stop() as f64 / (seconds + 0.2),
+        served: flood.stop(seconds + 0.2),
         http_cpu: http_cpu.as_secs_f64() / seconds,
     }
 }
@@ -171,26 +171,30 @@ impl Flood {
         Flood::Tls((0..attackers).map(spawn).collect())
     }
 
-    /// Stops the attackers; how many requests or handshakes they got served.
-    fn stop(self) -> u64 {
+    /// Stops the attackers; requests or handshakes served a second over
+    /// their `seconds`.
+    fn stop(self, seconds: f64) -> f64 {
         match self {
             Flood::Http(load) => {
                 let served = load.counter();
                 load.stop();
-                served
+                served as f64 / seconds
             }
-            Flood::Tls(children) => children.into_iter().map(handshakes).sum(),
+            Flood::Tls(children) => children.into_iter().map(handshake_rate).sum(),
         }
     }
 }
 
-/// The handshakes one `openssl s_time -new` made: "N connections in T real seconds".
-fn handshakes(child: Child) -> u64 {
+/// Handshakes a second of one `openssl s_time -new`, from its line
+/// "N connections in T real seconds".
+fn handshake_rate(child: Child) -> f64 {
     let out = child.wait_with_output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-    out.unwrap_or_default()
-        .lines()
-        .find_map(|l| l.split_once(" connections in ").and_then(|(n, _)| n.trim().parse().ok()))
-        .unwrap_or(0)
+    let rate = |line: &str| {
+        let (n, rest) = line.split_once(" connections in ")?;
+        let seconds: f64 = rest.split_once(" real seconds")?.0.parse().ok()?;
+        Some(n.trim().parse::<f64>().ok()? / seconds.max(1.0))
+    };
+    out.unwrap_or_default().lines().find_map(rate).unwrap_or(0.0)
 }
 
 fn median(values: &mut [f64]) -> f64 {
