@@ -426,6 +426,26 @@ fn access_control_over_real_sockets() {
 }
 
 #[test]
+fn a_bearer_token_opens_the_door_beside_basic_auth() {
+    let env =
+        [("HOTPROF_HTTP", "0.0.0.0:0"), ("HOTPROF_AUTH", "ops:s3cret"), ("HOTPROF_AUTH_TOKEN", "t0k3n")];
+    let (svc, addr) = start(&[], &env);
+    assert!(svc.stderr().contains("(basic auth or bearer token required)"), "{}", svc.stderr());
+    let addr = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    for headers in ["", "Authorization: Bearer t0k3\r\n", "Authorization: Bearer s3cret\r\n", WRONG_AUTH] {
+        let a = request(addr, "GET", "/debug/pprof/goroutine?debug=1", headers);
+        assert_eq!(a.status, 401, "{headers}: {a:?}");
+        let challenges = Some("Basic realm=\"hotprof\", Bearer realm=\"hotprof\"");
+        assert_eq!(a.header("www-authenticate"), challenges, "{a:?}");
+    }
+    for headers in ["Authorization: Bearer t0k3n\r\n", GOOD_AUTH] {
+        let a = request(addr, "GET", "/debug/pprof/goroutine?debug=1", headers);
+        assert_eq!(a.status, 200, "{headers}: {a:?}");
+    }
+    assert!(!svc.stderr().contains("t0k3n"), "tokens are never logged");
+}
+
+#[test]
 fn invalid_settings_leave_the_server_off_and_the_service_up() {
     let cases = [
         (vec![("HOTPROF_HTTP", "6060")], "HOTPROF_HTTP=\"6060\" is not an address"),

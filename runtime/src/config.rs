@@ -43,8 +43,18 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ),
     ("HOTPROF_AUTH", "unset", "user:password for HTTP Basic auth on the debug server (else 401)"),
     ("HOTPROF_AUTH_FILE", "unset", "file holding user:password (instead of HOTPROF_AUTH)"),
+    (
+        "HOTPROF_AUTH_TOKEN",
+        "unset",
+        "bearer token the debug server accepts (beside or instead of Basic auth)",
+    ),
+    ("HOTPROF_AUTH_TOKEN_FILE", "unset", "file holding that token (instead of HOTPROF_AUTH_TOKEN)"),
     ("HOTPROF_HTTP_MAX_SECONDS", "300", "longest seconds= a profile request may ask for (else 400)"),
-    ("HOTPROF_TLS_CERT", "unset", "feature `tls`: PEM certificate chain; with HOTPROF_TLS_KEY the server speaks HTTPS"),
+    (
+        "HOTPROF_TLS_CERT",
+        "unset",
+        "feature `tls`: PEM certificate chain; with HOTPROF_TLS_KEY the server speaks HTTPS",
+    ),
     ("HOTPROF_TLS_KEY", "unset", "feature `tls`: PEM private key of HOTPROF_TLS_CERT"),
     (
         "HOTPROF_HTTP_RATE",

@@ -1,6 +1,9 @@
 //! Who may use the debug server, checked in this order: the IP allowlist
-//! (`HOTPROF_ALLOW`, 403), then HTTP Basic credentials (`HOTPROF_AUTH` or
-//! `HOTPROF_AUTH_FILE`, 401), compared in constant time and never logged.
+//! (`HOTPROF_ALLOW`, 403), then credentials (401): HTTP Basic
+//! (`HOTPROF_AUTH` or `HOTPROF_AUTH_FILE`) and/or a bearer token
+//! (`HOTPROF_AUTH_TOKEN` or `HOTPROF_AUTH_TOKEN_FILE`, what Parca and Alloy
+//! send with `bearer_token`). Either configured one lets a request in; both
+//! are compared in constant time and never logged.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -25,17 +28,23 @@ pub(crate) struct Access {
     allow: Vec<IpNet>,
     /// `user:password`, as sent inside `Authorization: Basic`.
     credentials: Option<Arc<[u8]>>,
+    /// The token of `Authorization: Bearer`.
+    token: Option<Arc<[u8]>>,
 }
 
 impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the credentials.
-        f.debug_struct("Access").field("allow", &self.allow).field("auth", &self.has_auth()).finish()
+        f.debug_struct("Access")
+            .field("allow", &self.allow)
+            .field("basic", &self.credentials.is_some())
+            .field("bearer", &self.token.is_some())
+            .finish()
     }
 }
 
 impl Access {
-    /// Reads `HOTPROF_ALLOW`, `HOTPROF_AUTH` and `HOTPROF_AUTH_FILE`.
+    /// Reads `HOTPROF_ALLOW`, `HOTPROF_AUTH[_FILE]` and `HOTPROF_AUTH_TOKEN[_FILE]`.
     pub(crate) fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Access, String> {
         let allow = var(env, "HOTPROF_ALLOW").unwrap_or_else(|| DEFAULT_ALLOW.to_string());
         let allow = parse_allow(&allow).map_err(|bad| {
@@ -44,31 +53,34 @@ impl Access {
                  as 127.0.0.1/32,10.0.0.0/8,::1"
             )
         })?;
-        let credentials = match (var(env, "HOTPROF_AUTH"), var(env, "HOTPROF_AUTH_FILE")) {
-            (None, None) => None,
-            (Some(_), Some(_)) => {
-                return Err("HOTPROF_AUTH and HOTPROF_AUTH_FILE are both set: set one of them".to_string());
-            }
-            (Some(v), None) => Some(parse_credentials(&v).ok_or_else(|| auth_error("HOTPROF_AUTH"))?),
-            (None, Some(path)) => {
-                let text =
-                    std::fs::read_to_string(&path).map_err(|e| format!("HOTPROF_AUTH_FILE={path:?}: {e}"))?;
-                Some(
-                    parse_credentials(text.trim_end_matches(['\n', '\r']))
-                        .ok_or_else(|| auth_error(&format!("HOTPROF_AUTH_FILE={path:?}: the file")))?,
-                )
-            }
+        let basic = |v: &str| {
+            parse_credentials(v)
+                .ok_or("must hold user:password (a non-empty user without ':' and a non-empty password)")
         };
-        Ok(Access { allow, credentials: credentials.map(Arc::from) })
+        let credentials = secret(env, "HOTPROF_AUTH", &basic)?;
+        let bearer = |v: &str| parse_token(v).ok_or("must hold a token: printable characters, no spaces");
+        let token = secret(env, "HOTPROF_AUTH_TOKEN", &bearer)?;
+        Ok(Access { allow, credentials, token })
     }
 
     /// An access that lets no one in (used when the settings are invalid).
     pub(crate) fn deny_all() -> Access {
-        Access { allow: Vec::new(), credentials: None }
+        Access { allow: Vec::new(), credentials: None, token: None }
+    }
+
+    /// What a client must send, as the start-up line says it; `None` when
+    /// nothing is required.
+    pub(crate) fn required(&self) -> Option<&'static str> {
+        match (self.credentials.is_some(), self.token.is_some()) {
+            (true, true) => Some("basic auth or bearer token required"),
+            (true, false) => Some("basic auth required"),
+            (false, true) => Some("bearer token required"),
+            (false, false) => None,
+        }
     }
 
     pub(crate) fn has_auth(&self) -> bool {
-        self.credentials.is_some()
+        self.credentials.is_some() || self.token.is_some()
     }
 
     fn allows(&self, ip: IpAddr) -> bool {
@@ -76,11 +88,27 @@ impl Access {
         self.allow.iter().any(|net| net.contains(&ip))
     }
 
-    /// True when the request carries the expected credentials (or none are needed).
+    /// True when the request carries credentials of a configured kind that
+    /// match (or none are needed).
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(expected) = &self.credentials else { return true };
-        let Some(sent) = basic_credentials(headers) else { return false };
-        constant_time_equal(sent.as_ref(), expected.as_ref())
+        if !self.has_auth() {
+            return true;
+        }
+        let Some((scheme, sent)) = presented(headers) else { return false };
+        let expected = match scheme {
+            Scheme::Basic => &self.credentials,
+            Scheme::Bearer => &self.token,
+        };
+        expected.as_ref().is_some_and(|expected| constant_time_equal(&sent, expected))
+    }
+
+    /// The challenges of a 401: one per configured kind.
+    fn challenge(&self) -> &'static str {
+        match (self.credentials.is_some(), self.token.is_some()) {
+            (true, true) => "Basic realm=\"hotprof\", Bearer realm=\"hotprof\"",
+            (false, true) => "Bearer realm=\"hotprof\"",
+            _ => "Basic realm=\"hotprof\"",
+        }
     }
 
     /// The response that refuses `peer`, or `None` to let the request through.
@@ -100,10 +128,8 @@ impl Access {
         }
         if !self.authorized(headers) {
             let mut r = responses::error(StatusCode::UNAUTHORIZED, "hotprof: credentials required");
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Basic realm=\"hotprof\""),
-            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static(self.challenge()));
             return Some(r);
         }
         None
@@ -119,11 +145,25 @@ pub(crate) async fn check(State(access): State<Arc<Access>>, request: Request, n
     }
 }
 
-fn auth_error(what: &str) -> String {
-    format!(
-        "{what} must hold user:password (a non-empty user without ':' and a non-empty password); \
-         the value is not shown"
-    )
+/// A secret from `NAME` or from the file `NAME_FILE` (not both), checked by
+/// `parse`; errors name the variable, never the value.
+fn secret(
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    parse: &dyn Fn(&str) -> Result<Vec<u8>, &'static str>,
+) -> Result<Option<Arc<[u8]>>, String> {
+    let file_name = format!("{name}_FILE");
+    let value = match (var(env, name), var(env, &file_name)) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => return Err(format!("{name} and {file_name} are both set: set one of them")),
+        (Some(v), None) => parse(&v).map_err(|rule| format!("{name} {rule}; the value is not shown"))?,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{file_name}={path:?}: {e}"))?;
+            parse(text.trim_end_matches(['\n', '\r']))
+                .map_err(|rule| format!("{file_name}={path:?}: the file {rule}; the value is not shown"))?
+        }
+    };
+    Ok(Some(Arc::from(value)))
 }
 
 /// Comma-separated CIDRs or plain addresses; the bad entry on error.
@@ -147,14 +187,31 @@ pub(crate) fn parse_credentials(v: &str) -> Option<Vec<u8>> {
     (!user.is_empty() && !password.is_empty()).then(|| v.as_bytes().to_vec())
 }
 
-/// The decoded `user:password` of an `Authorization: Basic` header.
-fn basic_credentials(headers: &HeaderMap) -> Option<Vec<u8>> {
+/// A bearer token: printable ASCII without spaces, not empty.
+pub(crate) fn parse_token(v: &str) -> Option<Vec<u8>> {
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic())).then(|| v.as_bytes().to_vec())
+}
+
+/// The kinds of `Authorization` header hotprof reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scheme {
+    Basic,
+    Bearer,
+}
+
+/// The scheme of the `Authorization` header and what it carries: the
+/// decoded `user:password` of Basic, the token of Bearer.
+fn presented(headers: &HeaderMap) -> Option<(Scheme, Vec<u8>)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+        Some((Scheme::Basic, decoded))
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        Some((Scheme::Bearer, rest.trim().as_bytes().to_vec()))
+    } else {
+        None
     }
-    base64::engine::general_purpose::STANDARD.decode(token.trim()).ok()
 }
 
 /// Compares in time that depends only on the expected length: neither the
@@ -196,7 +253,7 @@ mod tests {
     fn cidrs_and_addresses() {
         let nets = parse_allow("10.0.0.0/8, 192.168.1.7 ,::1,fd00::/8").unwrap();
         assert_eq!(nets.len(), 4);
-        let a = Access { allow: nets, credentials: None };
+        let a = Access { allow: nets, credentials: None, token: None };
         for yes in ["10.1.2.3", "192.168.1.7", "::1", "fd12::1", "::ffff:10.0.0.1"] {
             assert!(a.allows(ip(yes)), "{yes}");
         }
@@ -228,8 +285,10 @@ mod tests {
         }
         let e = load(&[("HOTPROF_AUTH", "nopassword")]).unwrap_err();
         assert!(e.starts_with("HOTPROF_AUTH must hold user:password"), "{e}");
+        assert!(e.ends_with("; the value is not shown"), "{e}");
         assert!(!e.contains("nopassword"), "the value is never echoed: {e}");
-        assert!(load(&[("HOTPROF_AUTH", "a:b"), ("HOTPROF_AUTH_FILE", "/x")]).is_err());
+        let e = load(&[("HOTPROF_AUTH", "a:b"), ("HOTPROF_AUTH_FILE", "/x")]).unwrap_err();
+        assert_eq!(e, "HOTPROF_AUTH and HOTPROF_AUTH_FILE are both set: set one of them");
         let e = load(&[("HOTPROF_AUTH_FILE", "/nonexistent/hotprof-auth")]).unwrap_err();
         assert!(e.starts_with("HOTPROF_AUTH_FILE=\"/nonexistent/hotprof-auth\""), "{e}");
     }
@@ -267,5 +326,52 @@ mod tests {
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "the allowlist comes first");
         assert!(a.refuse(Some(ip("127.0.0.1")), &with(&format!("Basic {good}"))).is_none());
         assert_eq!(a.refuse(None, &HeaderMap::new()).unwrap().status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "t0k3n-from-file\n").unwrap();
+        let a = load(&[("HOTPROF_AUTH_TOKEN_FILE", path.to_str().unwrap())]).unwrap();
+        assert!(a.has_auth());
+        assert_eq!(a.token.as_deref(), Some(&b"t0k3n-from-file"[..]));
+        for bad in ["two words", "tab\there", "\u{e9}t\u{e9}"] {
+            let e = load(&[("HOTPROF_AUTH_TOKEN", bad)]).unwrap_err();
+            assert!(e.starts_with("HOTPROF_AUTH_TOKEN must hold a token") && !e.contains(bad), "{e}");
+        }
+        let both = load(&[("HOTPROF_AUTH_TOKEN", "a"), ("HOTPROF_AUTH_TOKEN_FILE", "/x")]).unwrap_err();
+        assert!(both.contains("both set"), "{both}");
+        std::fs::write(&path, "\n").unwrap();
+        let e = load(&[("HOTPROF_AUTH_TOKEN_FILE", path.to_str().unwrap())]).unwrap_err();
+        assert!(e.contains(": the file must hold a token"), "{e}");
+    }
+
+    #[test]
+    fn basic_and_bearer_each_let_in_only_their_own() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            h
+        };
+        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ops:s3cret"));
+        let only_token = load(&[("HOTPROF_AUTH_TOKEN", "t0k3n")]).unwrap();
+        assert!(
+            only_token.authorized(&with("Bearer t0k3n")) && only_token.authorized(&with("bearer  t0k3n"))
+        );
+        for bad in ["Bearer t0k3", "Bearer t0k3n2", "Bearer", &basic, "Token t0k3n"] {
+            assert!(!only_token.authorized(&with(bad)), "{bad}");
+        }
+        let r = only_token.refuse(Some(ip("127.0.0.1")), &HeaderMap::new()).unwrap();
+        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"hotprof\"");
+
+        let both = load(&[("HOTPROF_AUTH", "ops:s3cret"), ("HOTPROF_AUTH_TOKEN", "t0k3n")]).unwrap();
+        assert!(both.authorized(&with("Bearer t0k3n")) && both.authorized(&with(&basic)));
+        assert!(!both.authorized(&with("Bearer ops:s3cret")), "a password is not a token");
+        let r = both.refuse(Some(ip("127.0.0.1")), &HeaderMap::new()).unwrap();
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            "Basic realm=\"hotprof\", Bearer realm=\"hotprof\""
+        );
     }
 }

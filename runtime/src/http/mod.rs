@@ -89,11 +89,7 @@ impl HttpServer {
         };
         match HttpServer::spawn(&settings) {
             Ok((server, addr)) => {
-                let who = if settings.access.has_auth() {
-                    "basic auth required"
-                } else {
-                    "no HOTPROF_AUTH: loopback clients only"
-                };
+                let who = settings.access.required().unwrap_or("no HOTPROF_AUTH: loopback clients only");
                 let scheme = if settings.tls.is_some() { "https" } else { "http" };
                 rt.notice(&format!("debug HTTP server on {scheme}://{addr}/debug/pprof/ ({who})"));
                 Some(server)

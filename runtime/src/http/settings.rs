@@ -64,8 +64,9 @@ impl Settings {
         let limits = Limits::load(env)?;
         if !bind.ip().is_loopback() && !access.has_auth() {
             return Err(format!(
-                "{source} is not a loopback address and neither HOTPROF_AUTH nor \
-                 HOTPROF_AUTH_FILE is set: set credentials or bind 127.0.0.1"
+                "{source} is not a loopback address and no credentials are set (HOTPROF_AUTH, \
+                 HOTPROF_AUTH_FILE, HOTPROF_AUTH_TOKEN or HOTPROF_AUTH_TOKEN_FILE): set some or bind \
+                 127.0.0.1"
             ));
         }
         let rate = match var(env, "HOTPROF_HTTP_RATE") {
