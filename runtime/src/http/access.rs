@@ -249,6 +249,13 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// Headers with `Authorization: v`.
+    fn with(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, v.parse().unwrap());
+        h
+    }
+
     #[test]
     fn cidrs_and_addresses() {
         let nets = parse_allow("10.0.0.0/8, 192.168.1.7 ,::1,fd00::/8").unwrap();
@@ -291,10 +298,7 @@ mod tests {
         assert_eq!(e, "HOTPROF_AUTH and HOTPROF_AUTH_FILE are both set: set one of them");
         let e = load(&[("HOTPROF_AUTH_FILE", "/nonexistent/hotprof-auth")]).unwrap_err();
         assert!(e.starts_with("HOTPROF_AUTH_FILE=\"/nonexistent/hotprof-auth\""), "{e}");
-    }
 
-    #[test]
-    fn auth_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("auth");
         std::fs::write(&path, "ops:from-file\n").unwrap();
@@ -305,11 +309,6 @@ mod tests {
     #[test]
     fn basic_header() {
         let a = load(&[("HOTPROF_AUTH", "ops:s3cret")]).unwrap();
-        let with = |v: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::AUTHORIZATION, v.parse().unwrap());
-            h
-        };
         let good = base64::engine::general_purpose::STANDARD.encode("ops:s3cret");
         assert!(a.authorized(&with(&format!("Basic {good}"))));
         assert!(a.authorized(&with(&format!("basic  {good}"))));
@@ -349,11 +348,6 @@ mod tests {
 
     #[test]
     fn basic_and_bearer_each_let_in_only_their_own() {
-        let with = |v: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::AUTHORIZATION, v.parse().unwrap());
-            h
-        };
         let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ops:s3cret"));
         let only_token = load(&[("HOTPROF_AUTH_TOKEN", "t0k3n")]).unwrap();
         assert!(
