@@ -11,8 +11,6 @@
 mod common;
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -113,7 +111,7 @@ fn chromium_renders_the_index_and_every_link_on_it_answers() {
             continue;
         }
         let fetch_started = Instant::now();
-        let (status, body) = get(addr, &format!("/debug/pprof/{href}"));
+        let Answer { status, body, .. } = get(addr, &format!("/debug/pprof/{href}"));
         assert_eq!(status, 200, "{href} (linked as {:?}): {}", link.href, String::from_utf8_lossy(&body));
         assert!(!body.is_empty(), "{href} answered 200 with an empty body");
         eprintln!("followed {href}: 200, {} bytes in {:?}", body.len(), fetch_started.elapsed());
@@ -275,20 +273,6 @@ fn with_short_window(href: &str) -> String {
         query.split('&').filter(|p| !p.is_empty() && !p.starts_with("seconds=")).collect();
     params.push("seconds=1");
     format!("{path}?{}", params.join("&"))
-}
-
-/// GET `path` over a fresh connection: (status, body).
-fn get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(answer.len());
-    let head = String::from_utf8_lossy(&answer[..split]);
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, answer.get(split + 4..).unwrap_or_default().to_vec())
 }
 
 /// A PNG of [`SCREEN`]'s size that is not all one colour.

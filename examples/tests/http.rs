@@ -32,54 +32,6 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> (Service, SocketAddr) {
     (svc, addr)
 }
 
-/// A parsed answer.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// Sends `raw` on `stream` and reads the answer until the server closes.
-fn exchange(mut stream: TcpStream, raw: &[u8]) -> Answer {
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let _ = stream.write_all(raw);
-    let mut buf = Vec::new();
-    let read = stream.read_to_end(&mut buf);
-    assert!(read.is_ok() || !buf.is_empty(), "no answer to {:?}: {read:?}", String::from_utf8_lossy(raw));
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(buf.len());
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = buf.get(split + 4..).unwrap_or_default().to_vec();
-    Answer { status, head, body }
-}
-
-fn send(addr: SocketAddr, raw: &[u8]) -> Answer {
-    exchange(TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap(), raw)
-}
-
-fn request(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Answer {
-    let raw = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\r\n");
-    send(addr, raw.as_bytes())
-}
-
-fn get(addr: SocketAddr, path: &str) -> Answer {
-    request(addr, "GET", path, "")
-}
-
 fn assert_go_error(a: &Answer, status: u16, body: &str) {
     assert_eq!(a.status, status, "{a:?}");
     assert_eq!(a.text(), format!("{body}\n"), "{a:?}");

@@ -2,8 +2,8 @@
 //! operator would: signals with `kill`, files on disk, a TCP ping.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -213,4 +213,53 @@ pub fn announced_addr(svc: &Service, needle: &str) -> std::net::SocketAddr {
     };
     assert!(wait_until(Duration::from_secs(10), || addr(&svc.stderr()).is_some()), "{}", svc.stderr());
     addr(&svc.stderr()).unwrap()
+}
+
+/// A parsed HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends `raw` on `stream` and reads the answer until the server closes.
+pub fn exchange(mut stream: TcpStream, raw: &[u8]) -> Answer {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = stream.write_all(raw);
+    let mut buf = Vec::new();
+    let read = stream.read_to_end(&mut buf);
+    assert!(read.is_ok() || !buf.is_empty(), "no answer to {:?}: {read:?}", String::from_utf8_lossy(raw));
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = buf.get(split + 4..).unwrap_or_default().to_vec();
+    Answer { status, head, body }
+}
+
+/// `raw` on a fresh connection to `addr`.
+pub fn send(addr: SocketAddr, raw: &[u8]) -> Answer {
+    exchange(TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap(), raw)
+}
+
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Answer {
+    let raw = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\r\n");
+    send(addr, raw.as_bytes())
+}
+
+pub fn get(addr: SocketAddr, path: &str) -> Answer {
+    request(addr, "GET", path, "")
 }
