@@ -7,7 +7,7 @@ use std::fmt;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::pprof_proto::{ProfileBuilder, ProtoFrame};
 use crate::sys;
@@ -235,8 +235,7 @@ fn pprof(
 ) -> Result<Vec<u8>, CpuError> {
     let period_ns = 1_000_000_000 / i64::from(hz.max(1));
     let mut b = ProfileBuilder::new(&[("samples", "count"), ("cpu", "nanoseconds")]);
-    let start_ns = started.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as i64;
-    b.time(start_ns, duration.as_nanos() as i64);
+    b.time(started, duration);
     b.period("cpu", "nanoseconds", period_ns);
     for c in comments {
         b.comment(c);

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -53,9 +54,9 @@ impl ProfileBuilder {
     }
 
     /// Start time and duration of the profile.
-    pub(crate) fn time(&mut self, time_nanos: i64, duration_nanos: i64) {
-        self.time_nanos = time_nanos;
-        self.duration_nanos = duration_nanos;
+    pub(crate) fn time(&mut self, start: SystemTime, duration: Duration) {
+        self.time_nanos = start.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as i64;
+        self.duration_nanos = duration.as_nanos() as i64;
     }
 
     /// The sampling period (`type`, `unit`, value), if the profile is sampled.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crate::pprof_proto::{ProfileBuilder, ProtoFrame};
 use crate::stacks::{SourceFrame, ThreadDump, ThreadInfo, ThreadStatus};
@@ -27,8 +27,7 @@ pub(crate) fn count_profile(dump: &ThreadDump, comments: &[String]) -> std::io::
         *stacks.entry(frames).or_default() += 1;
     }
     let mut b = ProfileBuilder::new(&[("goroutine", "count")]);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as i64;
-    b.time(now, (dump.capture_time().as_nanos() as i64).max(1));
+    b.time(SystemTime::now(), dump.capture_time().max(Duration::from_nanos(1)));
     b.period("goroutine", "count", 1);
     for c in comments {
         b.comment(c);

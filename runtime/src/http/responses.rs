@@ -24,6 +24,11 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     (status, headers, format!("{message}\n")).into_response()
 }
 
+/// A 500 in the same style: a failure of hotprof's own, never of the request.
+pub(crate) fn internal(message: &str) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, message)
+}
+
 /// 429 with `Retry-After` in whole seconds (at least 1).
 pub(crate) fn too_many(message: &str, retry_after: Duration) -> Response {
     let mut r = error(StatusCode::TOO_MANY_REQUESTS, message);

@@ -131,7 +131,9 @@ async fn goroutine(RawQuery(query): RawQuery) -> Response {
             if debug == 0 {
                 goroutine::count_profile(&dump, &rt.comments(Trigger::Http))
                     .map(|gz| responses::profile("goroutine", gz))
-                    .unwrap_or_else(|e| internal(&format!("hotprof: cannot encode the profile: {e}")))
+                    .unwrap_or_else(|e| {
+                        responses::internal(&format!("hotprof: cannot encode the profile: {e}"))
+                    })
             } else if debug == 1 {
                 responses::text(goroutine::grouped_text(&dump))
             } else {
@@ -143,7 +145,7 @@ async fn goroutine(RawQuery(query): RawQuery) -> Response {
     match dumped {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => responses::dump_error(e),
-        Err(e) => internal(&format!("hotprof: the dump task failed: {e}")),
+        Err(e) => responses::internal(&format!("hotprof: the dump task failed: {e}")),
     }
 }
 
@@ -156,8 +158,8 @@ async fn scopes(RawQuery(query): RawQuery) -> Response {
     }
     match tokio::task::spawn_blocking(crate::scope_profile).await {
         Ok(Ok(gz)) => responses::profile("scopes", gz),
-        Ok(Err(e)) => internal(&format!("hotprof: cannot encode the scope profile: {e}")),
-        Err(e) => internal(&format!("hotprof: the scope profile task failed: {e}")),
+        Ok(Err(e)) => responses::internal(&format!("hotprof: cannot encode the scope profile: {e}")),
+        Err(e) => responses::internal(&format!("hotprof: the scope profile task failed: {e}")),
     }
 }
 
@@ -174,11 +176,7 @@ async fn threadcreate(RawQuery(query): RawQuery) -> Response {
     }
     tokio::task::spawn_blocking(move || threadcreate::answer(debug, &runtime::get().comments(Trigger::Http)))
         .await
-        .unwrap_or_else(|e| internal(&format!("hotprof: the threadcreate task failed: {e}")))
-}
-
-fn internal(message: &str) -> Response {
-    responses::error(StatusCode::INTERNAL_SERVER_ERROR, message)
+        .unwrap_or_else(|e| responses::internal(&format!("hotprof: the threadcreate task failed: {e}")))
 }
 
 async fn symbol(request: Request) -> Response {
@@ -193,7 +191,7 @@ async fn symbol(request: Request) -> Response {
     tokio::task::spawn_blocking(move || symbol::answer(&input))
         .await
         .map(responses::text)
-        .unwrap_or_else(|e| internal(&format!("hotprof: the symbol task failed: {e}")))
+        .unwrap_or_else(|e| responses::internal(&format!("hotprof: the symbol task failed: {e}")))
 }
 
 /// The body's bytes, at most [`MAX_BODY`] of them.
@@ -245,7 +243,7 @@ async fn trigger(body: Body) -> Response {
         [dump, cpu]
     })
     .await;
-    let Ok(outcomes) = started else { return internal("hotprof: the trigger task failed") };
+    let Ok(outcomes) = started else { return responses::internal("hotprof: the trigger task failed") };
     let any_started = outcomes.iter().any(Result::is_ok);
     let text: String = outcomes.iter().map(|o| format!("{}\n", o.as_ref().unwrap_or_else(|e| e))).collect();
     let status = if any_started { StatusCode::ACCEPTED } else { StatusCode::TOO_MANY_REQUESTS };

@@ -17,9 +17,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::goroutine::json_string;
@@ -37,21 +36,19 @@ pub(crate) fn answer(debug: u8, comments: &[String]) -> Response {
     let started = Instant::now();
     let names = match live_thread_names() {
         Ok(names) => names,
-        Err(e) => return internal(&format!("hotprof: cannot list threads in /proc/self/task: {e}")),
+        Err(e) => {
+            return responses::internal(&format!("hotprof: cannot list threads in /proc/self/task: {e}"));
+        }
     };
     let groups = groups(&names);
     if debug != 0 {
         return responses::text(text(&groups));
     }
-    let took = (started.elapsed().as_nanos() as i64).max(1);
+    let took = started.elapsed().max(Duration::from_nanos(1));
     match profile(&groups, comments, took) {
         Ok(gz) => responses::profile("threadcreate", gz),
-        Err(e) => internal(&format!("hotprof: cannot encode the profile: {e}")),
+        Err(e) => responses::internal(&format!("hotprof: cannot encode the profile: {e}")),
     }
-}
-
-fn internal(message: &str) -> Response {
-    responses::error(StatusCode::INTERNAL_SERVER_ERROR, message)
 }
 
 /// The name of every live thread; one that exits while we read is left out.
@@ -90,10 +87,9 @@ fn frame_name(group: &str) -> String {
 }
 
 /// Gzipped pprof: sample type `threadcreate/count`, one sample per group.
-fn profile(groups: &[(String, i64)], comments: &[String], took_nanos: i64) -> std::io::Result<Vec<u8>> {
+fn profile(groups: &[(String, i64)], comments: &[String], took: Duration) -> std::io::Result<Vec<u8>> {
     let mut b = ProfileBuilder::new(&[("threadcreate", "count")]);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as i64;
-    b.time(now, took_nanos);
+    b.time(SystemTime::now(), took);
     b.period("threadcreate", "count", 1);
     for c in comments {
         b.comment(c);
@@ -167,7 +163,12 @@ mod tests {
 
     #[test]
     fn profile_names_groups_and_says_what_it_is() {
-        let gz = profile(&groups(&names(&["sleeper", "pool-1"])), &["app: test 1.0".into()], 5).unwrap();
+        let gz = profile(
+            &groups(&names(&["sleeper", "pool-1"])),
+            &["app: test 1.0".into()],
+            Duration::from_nanos(5),
+        )
+        .unwrap();
         let mut raw = Vec::new();
         flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut raw).unwrap();
         let raw = String::from_utf8_lossy(&raw);

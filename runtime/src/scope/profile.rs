@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::{nodes, sampler, threads};
 use crate::pprof_proto::{ProfileBuilder, ProtoFrame};
@@ -40,8 +40,7 @@ pub(crate) fn build(comments: &[String]) -> std::io::Result<Vec<u8>> {
     let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
     let (since, before) = last.take().unwrap_or_else(|| (crate::meta::process_start(), HashMap::new()));
     let mut b = ProfileBuilder::new(&[("calls", "count"), ("wall", "nanoseconds")]);
-    let epoch_ns = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as i64;
-    b.time(epoch_ns(since), epoch_ns(now) - epoch_ns(since));
+    b.time(since, now.duration_since(since).unwrap_or_default());
     b.period("wall", "nanoseconds", sampler::SAMPLE_EVERY.as_nanos() as i64);
     for c in comments {
         b.comment(c);
