@@ -9,10 +9,12 @@
 //!    next admitted trigger closes it (and resets the backoff), the next
 //!    rejection opens it again, for twice as long.
 //!
-//! Time is passed in, so tests drive the guard with their own clock. Refusals
-//! are counted per kind and logged at most once per window.
+//! Time is passed in, so tests drive the guard with their own clock. Each
+//! refusal says what it changed (a kind locked, the breaker opened), so the
+//! caller can say so once; refusals are counted per kind ([`Stats`]).
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 /// What asks for a capture, for the guard's books.
@@ -67,6 +69,38 @@ pub enum Refusal {
     BreakerOpen,
 }
 
+/// A refused capture: why, and when the guard may let the next one of its
+/// kind through. The one refusal every error type of hotprof carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// Rate limit, window lock or breaker.
+    pub reason: Refusal,
+    /// Time until the guard may let the next capture of this kind through.
+    pub retry_after: Duration,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}; try again in {:.1}s", self.reason.describe(), self.retry_after.as_secs_f64())
+    }
+}
+
+/// What a refusal changed in the guard: rare events the caller says once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Changes {
+    /// This refusal locked its kind.
+    pub locked: bool,
+    /// This refusal opened the breaker, for this long.
+    pub breaker_opened: Option<Duration>,
+}
+
+/// A refusal and what it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Denial {
+    pub refused: Refused,
+    pub changes: Changes,
+}
+
 impl Refusal {
     pub(crate) fn describe(self) -> &'static str {
         match self {
@@ -97,6 +131,20 @@ impl KindStats {
     pub fn refused(&self) -> u64 {
         self.rate_limited + self.locked + self.breaker
     }
+}
+
+/// Counters of the guard every trigger passes (see `hotprof::stats()`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Per trigger kind (`thread dump`, `CPU profile`, `slow-call event`).
+    pub kinds: Vec<(&'static str, KindStats)>,
+    /// The breaker refuses every capture right now.
+    pub breaker_open: bool,
+    /// Times the breaker opened.
+    pub breaker_trips: u64,
+    /// SIGUSR1s that arrived while a dump was running and were merged into it.
+    pub merged_signals: u64,
 }
 
 #[derive(Debug)]
@@ -132,12 +180,15 @@ impl Guard {
         Guard { config, kinds, locks: VecDeque::new(), open_until: None, trips: 0, breaker_trips_total: 0 }
     }
 
-    /// Admits or refuses one trigger of `kind`; on refusal, also says how long until it may pass.
-    pub(crate) fn check(&mut self, kind: Kind, now: Instant) -> Result<(), (Refusal, Duration)> {
+    /// Admits or refuses one trigger of `kind`; a refusal says how long
+    /// until it may pass and what it changed.
+    pub(crate) fn check(&mut self, kind: Kind, now: Instant) -> Result<(), Denial> {
+        let denied =
+            |reason, retry_after, changes| Denial { refused: Refused { reason, retry_after }, changes };
         let half_open = match self.open_until {
             Some(until) if now < until => {
                 self.kinds[kind.index()].stats.breaker += 1;
-                return Err((Refusal::BreakerOpen, until - now));
+                return Err(denied(Refusal::BreakerOpen, until - now, Changes::default()));
             }
             Some(_) => true,
             None => false,
@@ -145,7 +196,7 @@ impl Guard {
         let k = &mut self.kinds[kind.index()];
         if let Some(until) = k.locked_until.filter(|u| now < *u) {
             k.stats.locked += 1;
-            return Err((Refusal::Locked, until - now));
+            return Err(denied(Refusal::Locked, until - now, Changes::default()));
         }
         if k.bucket.try_take(now) {
             k.stats.admitted += 1;
@@ -158,15 +209,15 @@ impl Guard {
         }
         k.stats.rate_limited += 1;
         let retry = k.bucket.wait_time();
-        if half_open {
-            self.open_breaker(now);
+        let changes = if half_open {
+            Changes { locked: false, breaker_opened: Some(self.open_breaker(now)) }
         } else {
-            self.count_rejection(kind, now);
-        }
-        Err((Refusal::RateLimited, retry))
+            self.count_rejection(kind, now)
+        };
+        Err(denied(Refusal::RateLimited, retry, changes))
     }
 
-    fn count_rejection(&mut self, kind: Kind, now: Instant) {
+    fn count_rejection(&mut self, kind: Kind, now: Instant) -> Changes {
         let window = self.config.lock_window;
         let k = &mut self.kinds[kind.index()];
         k.rejections.push_back(now);
@@ -174,7 +225,7 @@ impl Guard {
             k.rejections.pop_front();
         }
         if k.rejections.len() < self.config.lock_after as usize {
-            return;
+            return Changes::default();
         }
         k.rejections.clear();
         k.locked_until = Some(now + self.config.lock_cooldown);
@@ -184,28 +235,38 @@ impl Guard {
         while self.locks.front().is_some_and(|t| now.saturating_duration_since(*t) > window) {
             self.locks.pop_front();
         }
+        let mut changes = Changes { locked: true, breaker_opened: None };
         if self.locks.len() >= self.config.breaker_after as usize {
             self.locks.clear();
-            self.open_breaker(now);
+            changes.breaker_opened = Some(self.open_breaker(now));
         }
+        changes
     }
 
-    /// Opens the breaker for the base cooldown doubled per earlier trip, capped.
-    fn open_breaker(&mut self, now: Instant) {
+    /// Opens the breaker for the base cooldown doubled per earlier trip,
+    /// capped; returns that cooldown.
+    fn open_breaker(&mut self, now: Instant) -> Duration {
         let factor = 1u32.checked_shl(self.trips.min(30)).unwrap_or(u32::MAX);
         let cooldown = self.config.breaker_cooldown.saturating_mul(factor).min(self.config.breaker_max);
         self.open_until = Some(now + cooldown);
         self.trips += 1;
         self.breaker_trips_total += 1;
+        cooldown
+    }
+
+    /// The counters of every kind and of the breaker.
+    pub(crate) fn snapshot(&self, now: Instant) -> Stats {
+        let (breaker_open, breaker_trips) = self.breaker(now);
+        Stats {
+            kinds: Kind::ALL.iter().map(|k| (k.name(), self.stats(*k))).collect(),
+            breaker_open,
+            breaker_trips,
+            merged_signals: 0,
+        }
     }
 
     pub(crate) fn stats(&self, kind: Kind) -> KindStats {
         self.kinds[kind.index()].stats
-    }
-
-    /// How long the breaker stays open from `now`, if it is open.
-    pub(crate) fn breaker_open_for(&self, now: Instant) -> Option<Duration> {
-        self.open_until.filter(|u| now < *u).map(|u| u - now)
     }
 
     /// (is the breaker open now, times it opened).
@@ -245,42 +306,6 @@ impl TokenBucket {
     /// How long until the next token, for "retry after" messages.
     pub(crate) fn wait_time(&self) -> Duration {
         self.refill.mul_f64((1.0 - self.tokens).max(0.0))
-    }
-}
-
-/// Counts refusals and says when one should be logged: the first in a window,
-/// then a summary of the rest when the next window opens.
-#[derive(Debug)]
-pub(crate) struct RefusalLog {
-    window: Duration,
-    window_start: Option<Instant>,
-    suppressed: u64,
-    total: u64,
-}
-
-impl RefusalLog {
-    pub(crate) fn new(window: Duration) -> Self {
-        RefusalLog { window, window_start: None, suppressed: 0, total: 0 }
-    }
-
-    /// Records `n` refusals. Returns `Some(k)` when the caller should log now,
-    /// where `k` is how many refusals went unlogged before these.
-    pub(crate) fn refuse(&mut self, now: Instant, n: u64) -> Option<u64> {
-        self.total += n;
-        match self.window_start {
-            Some(start) if now.saturating_duration_since(start) < self.window => {
-                self.suppressed += n;
-                None
-            }
-            _ => {
-                self.window_start = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
-        }
-    }
-
-    pub(crate) fn total(&self) -> u64 {
-        self.total
     }
 }
 
@@ -330,29 +355,17 @@ mod tests {
     }
 
     #[test]
-    fn refusals_log_once_per_window() {
-        let t0 = Instant::now();
-        let mut log = RefusalLog::new(secs(10));
-        assert_eq!(log.refuse(t0, 1), Some(0));
-        for i in 1..100 {
-            assert_eq!(log.refuse(t0 + Duration::from_millis(i), 1), None);
-        }
-        assert_eq!(log.refuse(t0 + secs(10), 5), Some(99));
-        assert_eq!(log.refuse(t0 + secs(11), 1), None);
-        assert_eq!(log.total(), 106);
-    }
-
-    #[test]
     fn rejections_in_a_window_lock_the_kind_only() {
         let t0 = Instant::now();
         let mut g = Guard::new(config(), t0);
         assert!(g.check(Kind::Dump, t0).is_ok());
         assert!(g.check(Kind::Dump, t0).is_ok());
         for _ in 0..3 {
-            assert_eq!(g.check(Kind::Dump, t0).unwrap_err().0, Refusal::RateLimited);
+            assert_eq!(g.check(Kind::Dump, t0).unwrap_err().refused.reason, Refusal::RateLimited);
         }
         // Locked now, even once a token is back.
-        let (why, retry) = g.check(Kind::Dump, t0 + secs(20)).unwrap_err();
+        let Refused { reason: why, retry_after: retry } =
+            g.check(Kind::Dump, t0 + secs(20)).unwrap_err().refused;
         assert_eq!((why, retry), (Refusal::Locked, secs(40)));
         // Other kinds are not affected.
         assert!(g.check(Kind::Cpu, t0 + secs(20)).is_ok());
@@ -373,16 +386,43 @@ mod tests {
         let mut locked = false;
         for i in 0..20 {
             let t = t0 + Duration::from_secs(6 * i) + Duration::from_millis(1);
-            if let Err((Refusal::Locked, _)) = g.check(Kind::Dump, t) {
+            if g.check(Kind::Dump, t).is_err_and(|d| d.refused.reason == Refusal::Locked) {
                 locked = true;
             }
         }
         assert!(!locked);
     }
 
+    fn refused(reason: Refusal, secs: u64) -> Refused {
+        Refused { reason, retry_after: Duration::from_secs(secs) }
+    }
+
+    #[test]
+    fn refusals_say_what_they_changed() {
+        let t0 = Instant::now();
+        let mut g = Guard::new(config(), t0);
+        g.check(Kind::Dump, t0).unwrap();
+        g.check(Kind::Dump, t0).unwrap();
+        let changes: Vec<Changes> = (0..3).map(|_| g.check(Kind::Dump, t0).unwrap_err().changes).collect();
+        assert_eq!(changes[0], Changes::default(), "a plain refusal changes nothing");
+        assert_eq!(changes[1], Changes::default());
+        assert_eq!(changes[2], Changes { locked: true, breaker_opened: None }, "the third locks");
+        assert_eq!(g.check(Kind::Dump, t0).unwrap_err().changes, Changes::default(), "locked already");
+        g.check(Kind::Cpu, t0).unwrap();
+        g.check(Kind::Cpu, t0).unwrap();
+        let last = (0..3).map(|_| g.check(Kind::Cpu, t0).unwrap_err().changes).last().unwrap();
+        assert_eq!(last, Changes { locked: true, breaker_opened: Some(secs(300)) }, "the second lock trips");
+        let stats = g.snapshot(t0);
+        assert!(stats.breaker_open);
+        assert_eq!(stats.breaker_trips, 1);
+    }
+
     fn lock(g: &mut Guard, kind: Kind, at: Instant) {
         while g.check(kind, at).is_ok() {}
-        while !matches!(g.check(kind, at), Err((Refusal::Locked | Refusal::BreakerOpen, _))) {}
+        while !g
+            .check(kind, at)
+            .is_err_and(|d| matches!(d.refused.reason, Refusal::Locked | Refusal::BreakerOpen))
+        {}
     }
 
     #[test]
@@ -392,7 +432,8 @@ mod tests {
         lock(&mut g, Kind::Dump, t0);
         lock(&mut g, Kind::Cpu, t0 + secs(1));
         // Two locks within the breaker window: every kind is refused.
-        let (why, retry) = g.check(Kind::Slow, t0 + secs(2)).unwrap_err();
+        let Refused { reason: why, retry_after: retry } =
+            g.check(Kind::Slow, t0 + secs(2)).unwrap_err().refused;
         assert_eq!((why, retry), (Refusal::BreakerOpen, secs(299)));
         assert_eq!(g.breaker(t0 + secs(2)), (true, 1));
         // Half-open after the cooldown: an admitted trigger closes it.
@@ -403,7 +444,7 @@ mod tests {
         let t2 = t1 + secs(100);
         lock(&mut g, Kind::Dump, t2);
         lock(&mut g, Kind::Cpu, t2);
-        assert_eq!(g.check(Kind::Slow, t2).unwrap_err(), (Refusal::BreakerOpen, secs(300)));
+        assert_eq!(g.check(Kind::Slow, t2).unwrap_err().refused, refused(Refusal::BreakerOpen, 300));
         assert_eq!(g.breaker(t2), (true, 2));
     }
 
@@ -414,13 +455,17 @@ mod tests {
         let mut g = Guard::new(GuardConfig { refill: secs(100_000), ..config() }, t0);
         lock(&mut g, Kind::Dump, t0);
         lock(&mut g, Kind::Cpu, t0);
-        assert_eq!(g.check(Kind::Dump, t0).unwrap_err(), (Refusal::BreakerOpen, secs(300)));
+        assert_eq!(g.check(Kind::Dump, t0).unwrap_err().refused, refused(Refusal::BreakerOpen, 300));
         let t1 = t0 + secs(301);
-        assert_eq!(g.check(Kind::Dump, t1).unwrap_err().0, Refusal::RateLimited, "the trial");
-        assert_eq!(g.check(Kind::Slow, t1).unwrap_err(), (Refusal::BreakerOpen, secs(600)));
+        assert_eq!(g.check(Kind::Dump, t1).unwrap_err().refused.reason, Refusal::RateLimited, "the trial");
+        assert_eq!(g.check(Kind::Slow, t1).unwrap_err().refused, refused(Refusal::BreakerOpen, 600));
         let t2 = t1 + secs(601);
-        assert_eq!(g.check(Kind::Dump, t2).unwrap_err().0, Refusal::RateLimited);
-        assert_eq!(g.check(Kind::Slow, t2).unwrap_err(), (Refusal::BreakerOpen, secs(1000)), "capped");
+        assert_eq!(g.check(Kind::Dump, t2).unwrap_err().refused.reason, Refusal::RateLimited);
+        assert_eq!(
+            g.check(Kind::Slow, t2).unwrap_err().refused,
+            refused(Refusal::BreakerOpen, 1000),
+            "capped"
+        );
         assert_eq!(g.breaker(t2), (true, 3));
     }
 }

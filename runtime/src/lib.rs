@@ -4,35 +4,40 @@
 //! every thread's stack to `./hotprof/` while the service keeps running.
 //! See the README and `docs/` for the environment variables and file formats.
 #![warn(missing_docs)]
+// Every `unsafe` block lives in `sys`, the OS layer, each with its SAFETY comment.
+#![deny(unsafe_code)]
 
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
 compile_error!("hotprof supports 64-bit Linux only for now");
 
+mod capture;
 mod config;
-mod cpu;
+mod cpu_session;
 mod guard;
 #[cfg(feature = "http")]
 mod http;
+mod install;
 mod meta;
+mod notices;
 mod output;
 mod pprof_proto;
-mod runtime;
 mod scope;
 mod signals;
 mod stacks;
 mod switch;
+#[allow(unsafe_code)]
 mod sys;
 
 #[doc(inline)]
 pub use hotprof_macros::{main, profile};
 
+pub use capture::DumpError;
 pub use config::VARIABLES;
-pub use cpu::{CpuError, CpuProfile};
-pub use guard::{KindStats, Refusal};
+pub use cpu_session::{CpuError, CpuProfile};
+pub use guard::{KindStats, Refusal, Refused, Stats};
 #[cfg(feature = "http")]
 pub use http::router;
 pub use output::OutputError;
-pub use runtime::DumpError;
 pub use scope::{SlowCall, on_slow_call};
 pub use stacks::{SourceFrame, StackFrame, ThreadDump, ThreadInfo, ThreadStatus};
 pub use switch::{disable, enable, is_enabled};
@@ -47,34 +52,19 @@ pub use switch::{disable, enable, is_enabled};
 /// }
 /// ```
 pub fn dump_threads() -> Result<ThreadDump, DumpError> {
-    runtime::get().dump(runtime::Trigger::Api)
+    capture::get().dump(capture::Trigger::Api)
 }
 
 /// The scope profile: completed calls and sampled wall time per logical stack
 /// of `#[hotprof::profile]` calls since the previous scope profile (or since
 /// the process started), as gzipped pprof protobuf (`go tool pprof` reads it).
 pub fn scope_profile() -> std::io::Result<Vec<u8>> {
-    let rt = runtime::get();
-    scope::profile::build(&rt.comments(runtime::Trigger::Api))
-}
-
-/// Counters of the guard every trigger passes (see `hotprof::stats()`).
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Per trigger kind (`thread dump`, `CPU profile`, `slow-call event`).
-    pub kinds: Vec<(&'static str, KindStats)>,
-    /// The breaker refuses every capture right now.
-    pub breaker_open: bool,
-    /// Times the breaker opened.
-    pub breaker_trips: u64,
-    /// SIGUSR1s that arrived while a dump was running and were merged into it.
-    pub merged_signals: u64,
+    scope::profile::build(&capture::get().comments(capture::Trigger::Api))
 }
 
 /// Admissions and refusals of every trigger kind so far.
 pub fn stats() -> Stats {
-    runtime::get().stats()
+    capture::get().stats()
 }
 
 /// Profiles the CPU of the whole process for `duration` (at `HOTPROF_CPU_HZ`)
@@ -82,109 +72,20 @@ pub fn stats() -> Stats {
 /// call waits for it. One session at a time: a second gets [`CpuError::Busy`].
 /// Subject to the switch and the rate limit. Nothing is written to disk.
 pub fn cpu_profile(duration: std::time::Duration) -> Result<CpuProfile, CpuError> {
-    runtime::get().cpu_profile(runtime::Trigger::Api, duration)
+    capture::get().cpu_profile(capture::Trigger::Api, duration)
 }
 
 /// Dumps every thread and writes the dump to the output folder, like `SIGUSR1`.
 /// Returns the path of the file.
 pub fn write_thread_dump() -> Result<std::path::PathBuf, DumpError> {
-    runtime::get().dump_to_file(runtime::Trigger::Api).map(|(path, _)| path)
+    capture::get().dump_to_file(capture::Trigger::Api).map(|(path, _)| path)
 }
 
 #[doc(hidden)]
-/// Not public API: what `#[hotprof::main]` expands to.
+/// Not public API: what `#[hotprof::main]` and `#[hotprof::profile]` expand to.
 pub mod __private {
+    pub use crate::install::{InstallGuard, MainArgs};
     pub use crate::scope::{Instrumented, Scope, ScopeGuard, enter, instrument};
-
-    use crate::config::MacroArgs;
-    use crate::meta::BuildInfo;
-    use crate::runtime;
-    use crate::signals::SignalThread;
-
-    /// Arguments captured by `#[hotprof::main]` in the user's crate.
-    #[derive(Debug, Clone)]
-    pub struct MainArgs {
-        pkg_name: &'static str,
-        pkg_version: &'static str,
-        bin_name: Option<&'static str>,
-        build: BuildInfo,
-        args: MacroArgs,
-    }
-
-    impl MainArgs {
-        /// Starts a set of arguments with the user's crate identity.
-        pub const fn new(
-            pkg_name: &'static str,
-            pkg_version: &'static str,
-            bin_name: Option<&'static str>,
-        ) -> Self {
-            MainArgs {
-                pkg_name,
-                pkg_version,
-                bin_name,
-                build: BuildInfo { commit: None, debug: None },
-                args: MacroArgs { dir: None, enabled: None, http: None },
-            }
-        }
-
-        /// Build facts of the user's crate: the git commit from
-        /// `HOTPROF_GIT_COMMIT` (else `GIT_COMMIT`) at build time, and whether
-        /// it was built with debug assertions.
-        pub const fn build_info(
-            mut self,
-            commit: Option<&'static str>,
-            fallback: Option<&'static str>,
-            debug: bool,
-        ) -> Self {
-            self.build =
-                BuildInfo { commit: if commit.is_some() { commit } else { fallback }, debug: Some(debug) };
-            self
-        }
-
-        /// `dir = "..."`.
-        pub const fn dir(mut self, dir: &'static str) -> Self {
-            self.args.dir = Some(dir);
-            self
-        }
-
-        /// `enabled = ...`.
-        pub const fn enabled(mut self, enabled: bool) -> Self {
-            self.args.enabled = Some(enabled);
-            self
-        }
-
-        /// `http = "..."`.
-        pub const fn http(mut self, addr: HttpAddr) -> Self {
-            self.args.http = Some(addr.0);
-            self
-        }
-
-        /// Installs hotprof; the returned guard shuts it down when dropped.
-        pub fn install(self) -> InstallGuard {
-            let mut guard = InstallGuard::default();
-            let Some(rt) =
-                runtime::install(&self.args, self.pkg_name, self.bin_name, self.pkg_version, self.build)
-            else {
-                return guard;
-            };
-            #[cfg(feature = "http")]
-            {
-                guard.http = crate::http::HttpServer::start(rt, self.args.http);
-            }
-            match SignalThread::start(rt) {
-                Ok(signals) => {
-                    rt.notice(&rt.ready_line(&signals));
-                    guard.signals = Some(signals);
-                }
-                Err(e) => {
-                    rt.error(&format!(
-                        "cannot start the signal thread: {e}; SIGUSR1 dumps and SIGUSR2 CPU profiles are off"
-                    ));
-                }
-            }
-            guard
-        }
-    }
 
     /// The address of `http = "..."`. Made in a const block, so that using
     /// the argument without the `http` feature fails to compile, saying why.
@@ -204,31 +105,9 @@ pub mod __private {
             }
             HttpAddr(addr)
         }
-    }
 
-    /// Longest wait at exit for the files of a CPU window the exit cut short.
-    const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-    /// Shuts hotprof down when `main` returns or unwinds.
-    #[derive(Debug, Default)]
-    #[must_use]
-    pub struct InstallGuard {
-        signals: Option<SignalThread>,
-        #[cfg(feature = "http")]
-        http: Option<crate::http::HttpServer>,
-    }
-
-    impl Drop for InstallGuard {
-        fn drop(&mut self) {
-            #[cfg(feature = "http")]
-            if let Some(h) = self.http.take() {
-                h.stop();
-            }
-            if let Some(s) = self.signals.take() {
-                s.stop();
-                runtime::get().finish_cpu_windows(EXIT_WAIT);
-                crate::scope::sampler::stop();
-            }
+        pub(crate) const fn addr(self) -> &'static str {
+            self.0
         }
     }
 }

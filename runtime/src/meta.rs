@@ -2,6 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::config::{Env, vars};
+
 /// Build facts captured in the user's crate by `#[hotprof::main]`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BuildInfo {
@@ -10,10 +12,6 @@ pub struct BuildInfo {
     /// `cfg!(debug_assertions)` of the user's crate; `None` without the macro.
     pub debug: Option<bool>,
 }
-
-/// Kubernetes downward-API variables copied into metadata when set.
-const KUBERNETES: &[(&str, &str)] =
-    &[("pod", "POD_NAME"), ("namespace", "POD_NAMESPACE"), ("pod uid", "POD_UID"), ("node", "NODE_NAME")];
 
 /// Identity of the watched service and its process.
 #[derive(Debug, Clone)]
@@ -49,9 +47,9 @@ impl AppInfo {
             host: hostname(),
             started: process_start(),
             build,
-            kubernetes: KUBERNETES
+            kubernetes: vars::KUBERNETES
                 .iter()
-                .filter_map(|(label, var)| Some((*label, std::env::var(var).ok().filter(|v| !v.is_empty())?)))
+                .filter_map(|(label, var)| Some((*label, var.read(Env::process()).ok().flatten()?)))
                 .collect(),
         }
     }
@@ -102,7 +100,7 @@ fn hostname() -> String {
         .map(|h| h.trim().to_string())
         .ok()
         .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| vars::HOSTNAME.read(Env::process()).ok().flatten())
         .unwrap_or_else(|| "unknown".to_string())
 }
 

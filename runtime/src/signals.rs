@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use signal_hook::consts::{SIGUSR1, SIGUSR2};
 use signal_hook::iterator::{Handle, Signals};
 
-use crate::runtime::Runtime;
+use crate::capture::Capture;
 use crate::sys;
 
 /// Every SIGUSR1 delivered, including those merged while a dump was running.
@@ -25,7 +25,7 @@ pub(crate) struct SignalThread {
 impl SignalThread {
     /// Registers the handlers (from here on SIGUSR1 can no longer kill the
     /// process) and starts the thread that serves them.
-    pub(crate) fn start(rt: &'static Runtime) -> io::Result<SignalThread> {
+    pub(crate) fn start(rt: &'static Capture) -> io::Result<SignalThread> {
         sys::count_deliveries(SIGUSR1, &USR1_DELIVERED)?;
         let mut signals = Signals::new([SIGUSR1, SIGUSR2])?;
         let handle = signals.handle();

@@ -23,3 +23,7 @@ pub fn is_enabled() -> bool {
 pub(crate) fn set(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
+
+/// What every "capture is off" error says.
+pub(crate) const OFF: &str =
+    "capture is off (HOTPROF=off or hotprof::disable()); turn it on with hotprof::enable() or HOTPROF=on";

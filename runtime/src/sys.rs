@@ -36,7 +36,14 @@ struct QueuedSigInfo {
     _rest: [u8; 128 - 32],
 }
 
-extern "C" fn raw_capture_handler(_sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_void) {
+/// What a capture handler delivers the interrupted registers to. This layer
+/// knows nothing of what is done with them; implementations must be
+/// async-signal-safe (atomics and single syscalls only).
+pub(crate) trait SignalSink {
+    fn on_signal(interrupted: Interrupted);
+}
+
+extern "C" fn raw_capture_handler<S: SignalSink>(_sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_void) {
     // SAFETY: errno is thread-local; saving and restoring it keeps the
     // interrupted code's view of errno unchanged.
     let saved_errno = unsafe { *libc::__errno_location() };
@@ -47,7 +54,7 @@ extern "C" fn raw_capture_handler(_sig: c_int, info: *mut libc::siginfo_t, uctx:
         // SAFETY: getpid is async-signal-safe and has no preconditions.
         let me = unsafe { libc::getpid() };
         let (pc, fp, sp) = registers(uctx);
-        crate::stacks::slots::on_signal(Interrupted {
+        S::on_signal(Interrupted {
             value: si.value,
             from_self: si.code == libc::SI_QUEUE && si.pid == me,
             pc,
@@ -97,13 +104,13 @@ pub(crate) fn signal_is_unused(sig: c_int) -> bool {
 }
 
 /// Installs the capture handler for `sig` with `SA_SIGINFO | SA_RESTART`; it
-/// forwards to `stacks::slots::on_signal`, which is async-signal-safe.
-pub(crate) fn install_capture_handler(sig: c_int) -> io::Result<()> {
+/// forwards the interrupted registers to `S`.
+pub(crate) fn install_capture_handler<S: SignalSink>(sig: c_int) -> io::Result<()> {
     // SAFETY: we build a fully initialised sigaction whose handler is an
     // `extern "C"` fn with the SA_SIGINFO signature; the mask is emptied with sigemptyset.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = raw_capture_handler as *const () as libc::sighandler_t;
+        action.sa_sigaction = raw_capture_handler::<S> as *const () as libc::sighandler_t;
         action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
         libc::sigemptyset(&mut action.sa_mask);
         if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {

@@ -6,6 +6,7 @@
 //! are compared in constant time and never logged.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -17,10 +18,7 @@ use ipnet::IpNet;
 use subtle::ConstantTimeEq;
 
 use super::responses;
-use super::settings::var;
-
-/// Loopback only: what `HOTPROF_ALLOW` means when unset.
-const DEFAULT_ALLOW: &str = "127.0.0.0/8,::1/128";
+use crate::config::{Env, Var, vars};
 
 /// The allowlist and the expected credentials.
 #[derive(Clone)]
@@ -45,21 +43,10 @@ impl std::fmt::Debug for Access {
 
 impl Access {
     /// Reads `HOTPROF_ALLOW`, `HOTPROF_AUTH[_FILE]` and `HOTPROF_AUTH_TOKEN[_FILE]`.
-    pub(crate) fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Access, String> {
-        let allow = var(env, "HOTPROF_ALLOW").unwrap_or_else(|| DEFAULT_ALLOW.to_string());
-        let allow = parse_allow(&allow).map_err(|bad| {
-            format!(
-                "HOTPROF_ALLOW: {bad:?} is not an address or CIDR: expected a comma-separated list such \
-                 as 127.0.0.1/32,10.0.0.0/8,::1"
-            )
-        })?;
-        let basic = |v: &str| {
-            parse_credentials(v)
-                .ok_or("must hold user:password (a non-empty user without ':' and a non-empty password)")
-        };
-        let credentials = secret(env, "HOTPROF_AUTH", &basic)?;
-        let bearer = |v: &str| parse_token(v).ok_or("must hold a token: printable characters, no spaces");
-        let token = secret(env, "HOTPROF_AUTH_TOKEN", &bearer)?;
+    pub(crate) fn load(env: Env<'_>) -> Result<Access, String> {
+        let allow = vars::ALLOW.read(env)?.or_else(|| vars::ALLOW.default_value()).unwrap_or_default();
+        let credentials = secret(env, &vars::AUTH, &vars::AUTH_FILE)?;
+        let token = secret(env, &vars::AUTH_TOKEN, &vars::AUTH_TOKEN_FILE)?;
         Ok(Access { allow, credentials, token })
     }
 
@@ -145,51 +132,23 @@ pub(crate) async fn check(State(access): State<Arc<Access>>, request: Request, n
     }
 }
 
-/// A secret from `NAME` or from the file `NAME_FILE` (not both), checked by
-/// `parse`; errors name the variable, never the value.
-fn secret(
-    env: &dyn Fn(&str) -> Option<String>,
-    name: &str,
-    parse: &dyn Fn(&str) -> Result<Vec<u8>, &'static str>,
-) -> Result<Option<Arc<[u8]>>, String> {
-    let file_name = format!("{name}_FILE");
-    let value = match (var(env, name), var(env, &file_name)) {
+/// A secret from `var` or from the file named by `file` (not both), checked
+/// by `var`'s parser; errors name the variable, never the value.
+fn secret(env: Env<'_>, var: &Var<Vec<u8>>, file: &Var<PathBuf>) -> Result<Option<Arc<[u8]>>, String> {
+    let value = match (var.read(env)?, file.read(env)?) {
         (None, None) => return Ok(None),
-        (Some(_), Some(_)) => return Err(format!("{name} and {file_name} are both set: set one of them")),
-        (Some(v), None) => parse(&v).map_err(|rule| format!("{name} {rule}; the value is not shown"))?,
+        (Some(_), Some(_)) => {
+            return Err(format!("{} and {} are both set: set one of them", var.name, file.name));
+        }
+        (Some(v), None) => v,
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{file_name}={path:?}: {e}"))?;
-            parse(text.trim_end_matches(['\n', '\r']))
-                .map_err(|rule| format!("{file_name}={path:?}: the file {rule}; the value is not shown"))?
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}={path:?}: {e}", file.name))?;
+            (var.parse)(text.trim_end_matches(['\n', '\r'])).ok_or_else(|| {
+                format!("{}={path:?}: the file must hold {}; the value is not shown", file.name, var.expected)
+            })?
         }
     };
     Ok(Some(Arc::from(value)))
-}
-
-/// Comma-separated CIDRs or plain addresses; the bad entry on error.
-pub(crate) fn parse_allow(v: &str) -> Result<Vec<IpNet>, String> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<IpNet>()
-                .map(|n| n.trunc())
-                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| s.to_string())
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .and_then(|nets| if nets.is_empty() { Err(v.to_string()) } else { Ok(nets) })
-}
-
-/// `user:password` with a non-empty user (no `:`) and a non-empty password.
-pub(crate) fn parse_credentials(v: &str) -> Option<Vec<u8>> {
-    let (user, password) = v.split_once(':')?;
-    (!user.is_empty() && !password.is_empty()).then(|| v.as_bytes().to_vec())
-}
-
-/// A bearer token: printable ASCII without spaces, not empty.
-pub(crate) fn parse_token(v: &str) -> Option<Vec<u8>> {
-    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic())).then(|| v.as_bytes().to_vec())
 }
 
 /// The kinds of `Authorization` header hotprof reads.
@@ -228,6 +187,7 @@ fn constant_time_equal(sent: &[u8], expected: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::parse;
 
     #[test]
     fn credentials_compare_whole_and_only_whole() {
@@ -242,7 +202,8 @@ mod tests {
 
     fn load(vars: &[(&str, &str)]) -> Result<Access, String> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Access::load(&|k| map.get(k).cloned())
+        let lookup = |k: &str| map.get(k).cloned();
+        Access::load(Env::from_fn(&lookup))
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -258,7 +219,7 @@ mod tests {
 
     #[test]
     fn cidrs_and_addresses() {
-        let nets = parse_allow("10.0.0.0/8, 192.168.1.7 ,::1,fd00::/8").unwrap();
+        let nets = parse::allow("10.0.0.0/8, 192.168.1.7 ,::1,fd00::/8").unwrap();
         assert_eq!(nets.len(), 4);
         let a = Access { allow: nets, credentials: None, token: None };
         for yes in ["10.1.2.3", "192.168.1.7", "::1", "fd12::1", "::ffff:10.0.0.1"] {
@@ -268,9 +229,9 @@ mod tests {
             assert!(!a.allows(ip(no)), "{no}");
         }
         // Host bits are ignored, as in most CIDR readers.
-        assert!(parse_allow("10.1.2.3/8").unwrap()[0].contains(&ip("10.200.0.1")));
+        assert!(parse::allow("10.1.2.3/8").unwrap()[0].contains(&ip("10.200.0.1")));
         for bad in ["10.0.0.0/33", "localhost", "10.0.0", "1.2.3.4/-1", ",", "::1/129", "10.0.0.0/8;"] {
-            assert!(parse_allow(bad).is_err(), "{bad}");
+            assert!(parse::allow(bad).is_none(), "{bad}");
         }
     }
 
@@ -281,14 +242,14 @@ mod tests {
         assert!(!a.allows(ip("10.0.0.1")) && !a.allows(ip("::2")));
         assert!(!a.has_auth());
         let e = load(&[("HOTPROF_ALLOW", "10.0.0.0/8,nope")]).unwrap_err();
-        assert!(e.starts_with("HOTPROF_ALLOW: \"nope\" is not an address or CIDR"), "{e}");
+        assert!(e.starts_with("HOTPROF_ALLOW=\"10.0.0.0/8,nope\": expected a comma-separated list"), "{e}");
     }
 
     #[test]
     fn credentials() {
-        assert_eq!(parse_credentials("ops:s3:cret").as_deref(), Some(&b"ops:s3:cret"[..]));
+        assert_eq!(parse::credentials("ops:s3:cret").as_deref(), Some(&b"ops:s3:cret"[..]));
         for bad in ["", "ops", "ops:", ":pw", ":"] {
-            assert_eq!(parse_credentials(bad), None, "{bad}");
+            assert_eq!(parse::credentials(bad), None, "{bad}");
         }
         let e = load(&[("HOTPROF_AUTH", "nopassword")]).unwrap_err();
         assert!(e.starts_with("HOTPROF_AUTH must hold user:password"), "{e}");

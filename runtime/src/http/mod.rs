@@ -28,7 +28,8 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::runtime::Runtime;
+use crate::config::Env;
+use crate::notices::{self, error, notice};
 use access::Access;
 use settings::{Limits, Settings};
 
@@ -54,16 +55,15 @@ use settings::{Limits, Settings};
 ///
 /// Invalid settings are logged once and the router then refuses every request.
 pub fn router() -> axum::Router {
-    let rt = crate::runtime::get();
-    let env = |k: &str| std::env::var(k).ok();
-    let access = Access::load(&env).unwrap_or_else(|e| {
-        rt.error(&format!("{e}; hotprof::router() refuses every request"));
+    crate::capture::get(); // set up, if `#[hotprof::main]` did not
+    let env = Env::process();
+    let access = Access::load(env).unwrap_or_else(|e| {
+        error(&format!("{e}; hotprof::router() refuses every request"));
         Access::deny_all()
     });
-    let limits = Limits::load(&env).unwrap_or_else(|e| {
-        rt.error(&format!("{e}; using {}", settings::DEFAULT_MAX_SECONDS));
-        Limits { max_seconds: settings::DEFAULT_MAX_SECONDS }
-    });
+    let mut lines = Vec::new();
+    let limits = Limits::load(env, &mut lines);
+    lines.iter().for_each(|line| notices::stderr_line(line));
     routes::protect(routes::routes(limits), access)
 }
 
@@ -78,12 +78,15 @@ impl HttpServer {
     /// Starts the server when `HOTPROF_HTTP` or the macro's `http = "..."`
     /// (`macro_addr`) asks for it. Invalid settings or a port that cannot be
     /// bound: one error line, no server.
-    pub(crate) fn start(rt: &'static Runtime, macro_addr: Option<&str>) -> Option<HttpServer> {
-        let settings = match Settings::load(&|k| std::env::var(k).ok(), macro_addr) {
+    pub(crate) fn start(macro_addr: Option<&str>) -> Option<HttpServer> {
+        let mut lines = Vec::new();
+        let loaded = Settings::load(Env::process(), macro_addr, &mut lines);
+        lines.iter().for_each(|line| notices::stderr_line(line));
+        let settings = match loaded {
             Ok(Some(s)) => s,
             Ok(None) => return None,
             Err(e) => {
-                rt.error(&e);
+                error(&e);
                 return None;
             }
         };
@@ -91,11 +94,11 @@ impl HttpServer {
             Ok((server, addr)) => {
                 let who = settings.access.required().unwrap_or("no HOTPROF_AUTH: loopback clients only");
                 let scheme = if settings.tls.is_some() { "https" } else { "http" };
-                rt.notice(&format!("debug HTTP server on {scheme}://{addr}/debug/pprof/ ({who})"));
+                notice(&format!("debug HTTP server on {scheme}://{addr}/debug/pprof/ ({who})"));
                 Some(server)
             }
             Err(e) => {
-                rt.error(&format!(
+                error(&format!(
                     "cannot serve HTTP on {}: {e}; the debug HTTP server is not started",
                     settings.bind
                 ));
@@ -142,7 +145,7 @@ fn serve(
     runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
-            Err(e) => return crate::runtime::get().error(&format!("debug HTTP server stopped: {e}")),
+            Err(e) => return error(&format!("debug HTTP server stopped: {e}")),
         };
         tokio::select! {
             _ = server::accept_loop(listener, app, rate, tls) => {}

@@ -73,7 +73,7 @@ pub(crate) fn cpu_error(e: CpuError) -> Response {
             "Could not enable CPU profiling: cpu profiling already in use",
         ),
         CpuError::Disabled => error(StatusCode::FORBIDDEN, CAPTURE_OFF),
-        CpuError::Refused { retry_after, .. } => too_many(&format!("hotprof: CPU profile {e}"), retry_after),
+        CpuError::Refused(r) => too_many(&format!("hotprof: CPU profile {e}"), r.retry_after),
         e => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("Could not enable CPU profiling: {e}")),
     }
 }
@@ -82,7 +82,7 @@ pub(crate) fn cpu_error(e: CpuError) -> Response {
 pub(crate) fn dump_error(e: DumpError) -> Response {
     match e {
         DumpError::Disabled => error(StatusCode::FORBIDDEN, CAPTURE_OFF),
-        DumpError::Refused { retry_after, .. } => too_many(&format!("hotprof: thread dump {e}"), retry_after),
+        DumpError::Refused(r) => too_many(&format!("hotprof: thread dump {e}"), r.retry_after),
         e => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("hotprof: {e}")),
     }
 }

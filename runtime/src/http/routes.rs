@@ -16,7 +16,8 @@ use axum::routing::{any, get, post};
 use super::access::{self, Access};
 use super::settings::Limits;
 use super::{goroutine, index, params, responses, symbol, threadcreate};
-use crate::runtime::{self, Trigger};
+use crate::capture::{self, Trigger};
+use crate::notices::notice;
 use crate::{CpuError, CpuProfile, switch};
 
 /// Largest request body `symbol` reads.
@@ -98,7 +99,7 @@ async fn flamegraph(State(limits): State<Arc<Limits>>, RawQuery(query): RawQuery
 
 /// A CPU session through the runtime: switch, one session at a time, guard.
 async fn cpu(window: Duration) -> Result<CpuProfile, CpuError> {
-    tokio::task::spawn_blocking(move || runtime::get().cpu_profile(Trigger::Http, window))
+    tokio::task::spawn_blocking(move || capture::get().cpu_profile(Trigger::Http, window))
         .await
         .unwrap_or_else(|e| Err(CpuError::Profiler(format!("the CPU session task failed: {e}"))))
 }
@@ -126,7 +127,7 @@ async fn goroutine(RawQuery(query): RawQuery) -> Response {
         Err(message) => return bad_request(&message),
     };
     let dumped = tokio::task::spawn_blocking(move || {
-        let rt = runtime::get();
+        let rt = capture::get();
         rt.dump(Trigger::Http).map(|dump| {
             if debug == 0 {
                 goroutine::count_profile(&dump, &rt.comments(Trigger::Http))
@@ -174,7 +175,7 @@ async fn threadcreate(RawQuery(query): RawQuery) -> Response {
     if !switch::is_enabled() {
         return responses::error(StatusCode::FORBIDDEN, responses::CAPTURE_OFF);
     }
-    tokio::task::spawn_blocking(move || threadcreate::answer(debug, &runtime::get().comments(Trigger::Http)))
+    tokio::task::spawn_blocking(move || threadcreate::answer(debug, &capture::get().comments(Trigger::Http)))
         .await
         .unwrap_or_else(|e| responses::internal(&format!("hotprof: the threadcreate task failed: {e}")))
 }
@@ -230,7 +231,7 @@ async fn trigger(body: Body) -> Response {
         return responses::error(StatusCode::FORBIDDEN, responses::CAPTURE_OFF);
     }
     let started = tokio::task::spawn_blocking(move || {
-        let rt = runtime::get();
+        let rt = capture::get();
         let reason = format!("alert {}", alert.names);
         let dump = match rt.dump_to_file(Trigger::Http) {
             Ok((path, _)) => Ok(format!("thread dump written to {}", path.display())),
@@ -281,13 +282,13 @@ fn webhook(body: &[u8]) -> Result<Alert, String> {
 
 async fn enable() -> Response {
     switch::enable();
-    runtime::get().notice("capture enabled over HTTP");
+    notice("capture enabled over HTTP");
     responses::text("capture enabled\n".to_string())
 }
 
 async fn disable() -> Response {
     switch::disable();
-    runtime::get().notice("capture disabled over HTTP");
+    notice("capture disabled over HTTP");
     responses::text("capture disabled\n".to_string())
 }
 

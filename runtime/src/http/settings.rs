@@ -1,16 +1,16 @@
-//! `HOTPROF_HTTP` and `HOTPROF_HTTP_MAX_SECONDS`: where the debug server
-//! listens and the longest profile it takes. Read through an env lookup so
+//! Where the debug server listens, who may use it and its limits, read
+//! through the variable declarations (`config::vars`) from an `Env`, so
 //! tests pass their own.
+//!
+//! A bad `HOTPROF_HTTP`, an unusable access or TLS setting keeps the server
+//! off (a default there would change who gets in); the limits fall back to
+//! their defaults, with one line each, as every other variable does.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use super::access::Access;
 use super::tls::Tls;
-
-/// Longest `seconds=` a request may ask for, unless `HOTPROF_HTTP_MAX_SECONDS` says otherwise.
-pub(crate) const DEFAULT_MAX_SECONDS: u64 = 300;
-/// Connections accepted and requests served a second, unless `HOTPROF_HTTP_RATE` says otherwise.
-pub(crate) const DEFAULT_RATE: u32 = 100;
+use crate::config::{Env, Listen, vars};
 
 /// What the standalone server needs.
 #[derive(Debug, Clone)]
@@ -34,34 +34,33 @@ impl Settings {
     /// The address comes from `HOTPROF_HTTP`, else from the macro's
     /// `http = "..."` (`macro_addr`); `HOTPROF_HTTP=off` turns both off.
     /// `Ok(None)` when neither asks for a server; an error line naming where
-    /// the bad value came from when a value is invalid (the server then stays off).
+    /// the bad value came from when the server cannot start. Limits that
+    /// fell back add a line to `lines`.
     pub(crate) fn load(
-        env: &dyn Fn(&str) -> Option<String>,
+        env: Env<'_>,
         macro_addr: Option<&str>,
+        lines: &mut Vec<String>,
     ) -> Result<Option<Settings>, String> {
-        Settings::read(env, macro_addr).map_err(|e| format!("{e}; the debug HTTP server is not started"))
+        Settings::read(env, macro_addr, lines)
+            .map_err(|e| format!("{e}; the debug HTTP server is not started"))
     }
 
     fn read(
-        env: &dyn Fn(&str) -> Option<String>,
+        env: Env<'_>,
         macro_addr: Option<&str>,
+        lines: &mut Vec<String>,
     ) -> Result<Option<Settings>, String> {
-        let (value, source) = match (var(env, "HOTPROF_HTTP"), macro_addr) {
-            (Some(v), _) => (v.clone(), format!("HOTPROF_HTTP={v:?}")),
+        let (value, source) = match (env.get(vars::HTTP.name), macro_addr) {
+            (Some(v), _) => (v.clone(), format!("{}={v:?}", vars::HTTP.name)),
             (None, Some(v)) => (v.to_string(), format!("#[hotprof::main(http = {v:?})]")),
             (None, None) => return Ok(None),
         };
-        if value.eq_ignore_ascii_case("off") {
-            return Ok(None);
-        }
-        let bind = parse_bind(&value).ok_or_else(|| {
-            format!(
-                "{source} is not an address: expected addr:port such as 127.0.0.1:6060, \
-                 [::1]:6060, :6060 (loopback) or off"
-            )
-        })?;
+        let bind = match (vars::HTTP.parse)(&value) {
+            Some(Listen::Off) => return Ok(None),
+            Some(Listen::At(bind)) => bind,
+            None => return Err(format!("{source} is not an address: expected {}", vars::HTTP.expected)),
+        };
         let access = Access::load(env)?;
-        let limits = Limits::load(env)?;
         if !bind.ip().is_loopback() && !access.has_auth() {
             return Err(format!(
                 "{source} is not a loopback address and no credentials are set (HOTPROF_AUTH, \
@@ -69,48 +68,18 @@ impl Settings {
                  127.0.0.1"
             ));
         }
-        let rate = match var(env, "HOTPROF_HTTP_RATE") {
-            None => DEFAULT_RATE,
-            Some(v) => v.parse::<u32>().ok().filter(|n| (1..=100_000).contains(n)).ok_or_else(|| {
-                format!(
-                    "HOTPROF_HTTP_RATE={v:?}: expected a whole number of requests a second from 1 to 100000"
-                )
-            })?,
-        };
         let tls = Tls::load(env)?;
+        let limits = Limits::load(env, lines);
+        let rate = vars::HTTP_RATE.get(env, lines);
         Ok(Some(Settings { bind, access, limits, rate, tls }))
     }
 }
 
 impl Limits {
-    pub(crate) fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Limits, String> {
-        let max_seconds = match var(env, "HOTPROF_HTTP_MAX_SECONDS") {
-            None => DEFAULT_MAX_SECONDS,
-            Some(v) => v.parse::<u64>().ok().filter(|n| (1..=86_400).contains(n)).ok_or_else(|| {
-                format!("HOTPROF_HTTP_MAX_SECONDS={v:?}: expected a whole number of seconds from 1 to 86400")
-            })?,
-        };
-        Ok(Limits { max_seconds })
+    /// `HOTPROF_HTTP_MAX_SECONDS`; a bad value adds a line and the default is used.
+    pub(crate) fn load(env: Env<'_>, lines: &mut Vec<String>) -> Limits {
+        Limits { max_seconds: vars::HTTP_MAX_SECONDS.get(env, lines) }
     }
-}
-
-/// A trimmed, non-empty value.
-pub(crate) fn var(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
-    env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
-}
-
-/// `addr:port`, `[v6]:port`, `localhost:port`, or `:port` (loopback).
-pub(crate) fn parse_bind(v: &str) -> Option<SocketAddr> {
-    if let Ok(addr) = v.parse::<SocketAddr>() {
-        return Some(addr);
-    }
-    let (host, port) = v.rsplit_once(':')?;
-    let port: u16 = port.parse().ok()?;
-    let ip = match host {
-        "" | "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
 }
 
 #[cfg(test)]
@@ -118,81 +87,78 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
     }
 
-    #[test]
-    fn bind_addresses() {
-        assert_eq!(parse_bind("127.0.0.1:6060"), Some("127.0.0.1:6060".parse().unwrap()));
-        assert_eq!(parse_bind(":6060"), Some("127.0.0.1:6060".parse().unwrap()));
-        assert_eq!(parse_bind("localhost:0"), Some("127.0.0.1:0".parse().unwrap()));
-        assert_eq!(parse_bind("[::1]:6060"), Some("[::1]:6060".parse().unwrap()));
-        for bad in ["6060", "127.0.0.1", "127.0.0.1:70000", "example.com:80", "::1:6060", ":", "1.2.3.4:x"] {
-            assert_eq!(parse_bind(bad), None, "{bad}");
-        }
+    fn load(vars: &[(&str, &str)], macro_addr: Option<&str>) -> Result<Option<Settings>, String> {
+        Settings::load(Env::from_fn(&lookup(vars)), macro_addr, &mut Vec::new())
     }
 
     #[test]
     fn unset_or_off_means_no_server() {
-        assert!(Settings::load(&env(&[]), None).unwrap().is_none());
-        assert!(Settings::load(&env(&[("HOTPROF_HTTP", " ")]), None).unwrap().is_none());
-        assert!(Settings::load(&env(&[("HOTPROF_HTTP", "OFF")]), None).unwrap().is_none());
+        assert!(load(&[], None).unwrap().is_none());
+        assert!(load(&[("HOTPROF_HTTP", " ")], None).unwrap().is_none());
+        assert!(load(&[("HOTPROF_HTTP", "OFF")], None).unwrap().is_none());
     }
 
     #[test]
     fn invalid_values_name_the_variable() {
-        let e = Settings::load(&env(&[("HOTPROF_HTTP", "6060")]), None).unwrap_err();
+        let e = load(&[("HOTPROF_HTTP", "6060")], None).unwrap_err();
         assert!(e.starts_with("HOTPROF_HTTP=\"6060\" is not an address: expected addr:port"), "{e}");
-        let e = Settings::load(&env(&[("HOTPROF_HTTP", ":6060"), ("HOTPROF_ALLOW", "10.0.0.0/33")]), None)
-            .unwrap_err();
+        let e = load(&[("HOTPROF_HTTP", ":6060"), ("HOTPROF_ALLOW", "10.0.0.0/33")], None).unwrap_err();
         assert!(e.contains("HOTPROF_ALLOW"), "{e}");
     }
 
     #[test]
     fn non_loopback_needs_credentials() {
-        let e = Settings::load(&env(&[("HOTPROF_HTTP", "0.0.0.0:6060")]), None).unwrap_err();
+        let e = load(&[("HOTPROF_HTTP", "0.0.0.0:6060")], None).unwrap_err();
         assert!(e.contains("not a loopback address") && e.contains("HOTPROF_AUTH"), "{e}");
         assert!(e.ends_with("; the debug HTTP server is not started"), "{e}");
         let s =
-            Settings::load(&env(&[("HOTPROF_HTTP", "0.0.0.0:6060"), ("HOTPROF_AUTH", "ops:s3cret")]), None)
-                .unwrap()
-                .unwrap();
+            load(&[("HOTPROF_HTTP", "0.0.0.0:6060"), ("HOTPROF_AUTH", "ops:s3cret")], None).unwrap().unwrap();
         assert_eq!(s.bind, "0.0.0.0:6060".parse().unwrap());
     }
 
     #[test]
     fn the_macro_address_is_used_unless_the_env_says_otherwise() {
-        let s = Settings::load(&env(&[]), Some(":6061")).unwrap().unwrap();
+        let s = load(&[], Some(":6061")).unwrap().unwrap();
         assert_eq!(s.bind, "127.0.0.1:6061".parse().unwrap());
-        let s = Settings::load(&env(&[("HOTPROF_HTTP", "127.0.0.1:6062")]), Some(":6061")).unwrap().unwrap();
+        let s = load(&[("HOTPROF_HTTP", "127.0.0.1:6062")], Some(":6061")).unwrap().unwrap();
         assert_eq!(s.bind, "127.0.0.1:6062".parse().unwrap());
-        assert!(Settings::load(&env(&[("HOTPROF_HTTP", "off")]), Some(":6061")).unwrap().is_none());
-        let e = Settings::load(&env(&[]), Some("0.0.0.0:6060")).unwrap_err();
+        assert!(load(&[("HOTPROF_HTTP", "off")], Some(":6061")).unwrap().is_none());
+        let e = load(&[], Some("0.0.0.0:6060")).unwrap_err();
         assert!(e.starts_with("#[hotprof::main(http = \"0.0.0.0:6060\")] is not a loopback address"), "{e}");
-        let e = Settings::load(&env(&[("HOTPROF_HTTP", "nope")]), Some(":6061")).unwrap_err();
+        let e = load(&[("HOTPROF_HTTP", "nope")], Some(":6061")).unwrap_err();
         assert!(e.starts_with("HOTPROF_HTTP=\"nope\" is not an address"), "{e}");
     }
 
     #[test]
-    fn rate() {
-        let load = |v: &str| Settings::load(&env(&[("HOTPROF_HTTP", ":0"), ("HOTPROF_HTTP_RATE", v)]), None);
-        assert_eq!(Settings::load(&env(&[("HOTPROF_HTTP", ":0")]), None).unwrap().unwrap().rate, 100);
-        assert_eq!(load("5").unwrap().unwrap().rate, 5);
+    fn bad_limits_fall_back_with_a_line_and_the_server_starts() {
+        let with = |name: &str, v: &str| {
+            let map = lookup(&[("HOTPROF_HTTP", ":0"), (name, v)]);
+            let mut lines = Vec::new();
+            let s = Settings::load(Env::from_fn(&map), None, &mut lines).unwrap().unwrap();
+            (s, lines)
+        };
+        assert_eq!(load(&[("HOTPROF_HTTP", ":0")], None).unwrap().unwrap().rate, 100);
+        assert_eq!(with("HOTPROF_HTTP_RATE", "5").0.rate, 5);
         for bad in ["0", "-1", "fast", "100001", "1.5"] {
-            let e = load(bad).unwrap_err();
-            assert!(e.starts_with("HOTPROF_HTTP_RATE="), "{e}");
+            let (s, lines) = with("HOTPROF_HTTP_RATE", bad);
+            assert_eq!(s.rate, 100);
+            assert_eq!(lines.len(), 1);
+            assert!(
+                lines[0].starts_with(&format!("hotprof: ignoring HOTPROF_HTTP_RATE={bad:?}")),
+                "{lines:?}"
+            );
+            assert!(lines[0].ends_with("; using 100"), "{lines:?}");
         }
-    }
-
-    #[test]
-    fn max_seconds() {
-        assert_eq!(Limits::load(&env(&[])).unwrap().max_seconds, 300);
-        assert_eq!(Limits::load(&env(&[("HOTPROF_HTTP_MAX_SECONDS", "60")])).unwrap().max_seconds, 60);
+        assert_eq!(with("HOTPROF_HTTP_MAX_SECONDS", "60").0.limits.max_seconds, 60);
         for bad in ["0", "-1", "1m", "999999"] {
-            let e = Limits::load(&env(&[("HOTPROF_HTTP_MAX_SECONDS", bad)])).unwrap_err();
-            assert!(e.starts_with("HOTPROF_HTTP_MAX_SECONDS="), "{e}");
+            let (s, lines) = with("HOTPROF_HTTP_MAX_SECONDS", bad);
+            assert_eq!(s.limits.max_seconds, 300);
+            assert!(lines[0].starts_with("hotprof: ignoring HOTPROF_HTTP_MAX_SECONDS="), "{lines:?}");
         }
     }
 }

@@ -7,7 +7,7 @@
 //! first, and its private key. Asked for HTTPS without the feature, the
 //! server stays off rather than serve plain HTTP.
 
-use super::settings::var;
+use crate::config::{Env, vars};
 
 /// A TLS configuration ready to accept connections.
 #[derive(Clone)]
@@ -27,8 +27,8 @@ impl std::fmt::Debug for Tls {
 impl Tls {
     /// `Ok(None)` when neither variable is set; an error naming the
     /// variables when one is missing or a file cannot be used.
-    pub(crate) fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Tls>, String> {
-        match (var(env, "HOTPROF_TLS_CERT"), var(env, "HOTPROF_TLS_KEY")) {
+    pub(crate) fn load(env: Env<'_>) -> Result<Option<Tls>, String> {
+        match (vars::TLS_CERT.read(env)?, vars::TLS_KEY.read(env)?) {
             (None, None) => Ok(None),
             (Some(_), None) | (None, Some(_)) => {
                 Err("HOTPROF_TLS_CERT and HOTPROF_TLS_KEY go together: set both (PEM files) or neither"
@@ -39,14 +39,14 @@ impl Tls {
     }
 
     #[cfg(not(feature = "tls"))]
-    fn from_files(_cert: &str, _key: &str) -> Result<Tls, String> {
+    fn from_files(_cert: &std::path::Path, _key: &std::path::Path) -> Result<Tls, String> {
         Err("HOTPROF_TLS_CERT is set, but hotprof was built without its `tls` feature, so it cannot \
              serve HTTPS: enable the feature, or unset HOTPROF_TLS_CERT and HOTPROF_TLS_KEY"
             .to_string())
     }
 
     #[cfg(feature = "tls")]
-    fn from_files(cert: &str, key: &str) -> Result<Tls, String> {
+    fn from_files(cert: &std::path::Path, key: &std::path::Path) -> Result<Tls, String> {
         use std::sync::Arc;
         use tokio_rustls::rustls::pki_types::pem::PemObject as _;
         use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -92,15 +92,16 @@ impl Tls {
 mod tests {
     use super::*;
 
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| vars.iter().find(|(name, _)| *name == k).map(|(_, v)| v.to_string())
+    fn load(vars: &[(&str, &str)]) -> Result<Option<Tls>, String> {
+        let lookup = |k: &str| vars.iter().find(|(name, _)| *name == k).map(|(_, v)| v.to_string());
+        Tls::load(Env::from_fn(&lookup))
     }
 
     #[test]
     fn neither_or_both() {
-        assert!(Tls::load(&env(&[])).unwrap().is_none());
+        assert!(load(&[]).unwrap().is_none());
         for one in ["HOTPROF_TLS_CERT", "HOTPROF_TLS_KEY"] {
-            let e = Tls::load(&env(&[(one, "/x.pem")])).unwrap_err();
+            let e = load(&[(one, "/x.pem")]).unwrap_err();
             assert!(e.starts_with("HOTPROF_TLS_CERT and HOTPROF_TLS_KEY go together"), "{e}");
         }
     }
@@ -108,8 +109,7 @@ mod tests {
     #[cfg(not(feature = "tls"))]
     #[test]
     fn without_the_feature_https_is_refused_not_downgraded() {
-        let e =
-            Tls::load(&env(&[("HOTPROF_TLS_CERT", "/c.pem"), ("HOTPROF_TLS_KEY", "/k.pem")])).unwrap_err();
+        let e = load(&[("HOTPROF_TLS_CERT", "/c.pem"), ("HOTPROF_TLS_KEY", "/k.pem")]).unwrap_err();
         assert!(e.contains("built without its `tls` feature"), "{e}");
     }
 
@@ -120,10 +120,9 @@ mod tests {
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
         let empty = empty.to_str().unwrap();
-        let e = Tls::load(&env(&[("HOTPROF_TLS_CERT", "/nonexistent.pem"), ("HOTPROF_TLS_KEY", empty)]))
-            .unwrap_err();
+        let e = load(&[("HOTPROF_TLS_CERT", "/nonexistent.pem"), ("HOTPROF_TLS_KEY", empty)]).unwrap_err();
         assert!(e.starts_with("HOTPROF_TLS_CERT=\"/nonexistent.pem\": cannot read"), "{e}");
-        let e = Tls::load(&env(&[("HOTPROF_TLS_CERT", empty), ("HOTPROF_TLS_KEY", empty)])).unwrap_err();
+        let e = load(&[("HOTPROF_TLS_CERT", empty), ("HOTPROF_TLS_KEY", empty)]).unwrap_err();
         assert!(e.contains("no `BEGIN CERTIFICATE` block"), "{e}");
     }
 }

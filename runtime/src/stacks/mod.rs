@@ -51,7 +51,7 @@ pub(crate) fn setup(choice: UnwinderChoice) -> &'static Result<CaptureSetup, Str
             // First use initialises libgcc's tables; do it here, not in a handler.
             sys::dwarf_unwind(|_| true);
         }
-        sys::install_capture_handler(signal)
+        sys::install_capture_handler::<slots::Slots>(signal)
             .map_err(|e| format!("cannot install the capture handler for signal {signal}: {e}"))?;
         Ok(CaptureSetup { signal, unwinder: why })
     })

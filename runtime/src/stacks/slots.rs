@@ -12,7 +12,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use crate::sys::{self, Interrupted};
+use crate::sys::{self, Interrupted, SignalSink};
 
 /// Deepest stack a handler records; deeper stacks are marked truncated.
 pub(crate) const MAX_FRAMES: usize = 128;
@@ -217,7 +217,17 @@ fn strip_handler_frames(mut frames: Vec<usize>, pc: usize) -> Vec<usize> {
 }
 
 /// The handler body. Async-signal-safe: atomics and syscalls only.
-pub(crate) fn on_signal(i: Interrupted) {
+/// The capture handler's sink: the handler delivers each interrupted thread here.
+#[derive(Debug)]
+pub(crate) struct Slots;
+
+impl SignalSink for Slots {
+    fn on_signal(i: Interrupted) {
+        record(i);
+    }
+}
+
+fn record(i: Interrupted) {
     if !i.from_self {
         return;
     }

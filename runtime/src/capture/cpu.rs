@@ -1,16 +1,18 @@
-//! The CPU-profile paths of the runtime: the API (waits for the profile),
-//! SIGUSR2 and slow calls (start a session and write its files).
+//! The CPU-profile paths: the API (waits for the profile), `SIGUSR2` and
+//! slow calls (start a window and write its files), and the program's end
+//! (closes open windows so their files are written).
 
 use std::sync::Once;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{Runtime, Trigger};
-use crate::cpu::{self, CpuError, CpuProfile, Session};
+use super::{Capture, Trigger};
+use crate::cpu_session::{self, CpuError, CpuProfile, Session};
 use crate::guard::Kind;
+use crate::notices::{error, notice};
 use crate::{stacks, switch};
 
-impl Runtime {
+impl Capture {
     /// Runs a CPU session on a `hotprof-cpu` thread and waits for it.
     pub(crate) fn cpu_profile(&self, trigger: Trigger, duration: Duration) -> Result<CpuProfile, CpuError> {
         let session = self.start_cpu()?;
@@ -26,13 +28,13 @@ impl Runtime {
 
     /// Switch, one-session slot, rate limit: in that order, so a busy or
     /// disabled request costs no token.
-    pub(super) fn start_cpu(&self) -> Result<Session, CpuError> {
+    fn start_cpu(&self) -> Result<Session, CpuError> {
         if !switch::is_enabled() {
             return Err(CpuError::Disabled);
         }
         let session = Session::claim()?;
         self.give_pprof_a_temp_dir();
-        self.admit(Kind::Cpu).map_err(|(reason, retry_after)| CpuError::Refused { reason, retry_after })?;
+        self.admit(Kind::Cpu).map_err(CpuError::Refused)?;
         Ok(session)
     }
 
@@ -51,10 +53,10 @@ impl Runtime {
             }
             let scratch = match self.output.scratch_dir() {
                 Ok(dir) => dir,
-                Err(e) => return self.error(&format!("{} takes no temp file, and {e}", default.display())),
+                Err(e) => return error(&format!("{} takes no temp file, and {e}", default.display())),
             };
             if tempfile::env::override_temp_dir(&scratch).is_ok() {
-                self.notice(&format!(
+                notice(&format!(
                     "{} takes no temp file; the CPU profiler keeps its buffer in {} instead",
                     default.display(),
                     scratch.display()
@@ -84,14 +86,14 @@ impl Runtime {
     ) -> Result<Duration, CpuError> {
         let session = match self.start_cpu() {
             Ok(s) => s,
-            Err(e @ CpuError::Refused { .. }) => return Err(e), // logged once per window
+            Err(e @ CpuError::Refused(_)) => return Err(e), // logged once per window
             Err(e) => {
-                self.notice(&format!("{trigger} ignored: {e}"));
+                notice(&format!("{trigger} ignored: {e}"));
                 return Err(e);
             }
         };
         let (window, hz) = (self.config.cpu_window, self.config.cpu_hz);
-        self.notice(&format!(
+        notice(&format!(
             "{trigger}: CPU profile started for {:.1}s at {hz} Hz ({reason})",
             window.as_secs_f64()
         ));
@@ -103,13 +105,13 @@ impl Runtime {
             let safe = stacks::dwarf_unwind_is_signal_safe();
             match session.run(window, hz, safe, &comments, &labels) {
                 Ok(profile) => self.write_cpu_profile(&profile),
-                Err(e) => self.error(&format!("CPU profile failed: {e}")),
+                Err(e) => error(&format!("CPU profile failed: {e}")),
             }
         });
         match spawned {
             Ok(_) => Ok(window),
             Err(e) => {
-                self.error(&format!("cannot start the hotprof-cpu thread: {e}"));
+                error(&format!("cannot start the hotprof-cpu thread: {e}"));
                 Err(CpuError::Profiler(e.to_string()))
             }
         }
@@ -119,11 +121,11 @@ impl Runtime {
     /// `timeout` for their files, so a window started by `SIGUSR2`, a slow
     /// call or an alert is written short rather than lost with the process.
     pub(crate) fn finish_cpu_windows(&self, timeout: Duration) {
-        cpu::close_windows();
+        cpu_session::close_windows();
         let deadline = Instant::now() + timeout;
         while self.cpu_windows.load(Ordering::Acquire) > 0 {
             if Instant::now() >= deadline {
-                self.error(&format!(
+                error(&format!(
                     "exiting with a CPU profile still being written after {timeout:?}; it is lost"
                 ));
                 return;
@@ -138,23 +140,23 @@ impl Runtime {
             [("pb.gz", &profile.pprof_gz), ("svg", &profile.svg), ("folded", profile.folded.as_bytes())];
         for (ext, bytes) in files {
             match self.output.write_at(now, "cpu", ext, bytes) {
-                Ok(path) => self.notice(&format!(
+                Ok(path) => notice(&format!(
                     "CPU profile ({} samples) written to {}",
                     profile.samples,
                     path.display()
                 )),
-                Err(e) => self.error(&format!("CPU profile file lost: {e}")),
+                Err(e) => error(&format!("CPU profile file lost: {e}")),
             }
         }
     }
 }
 
 /// Counts a CPU window from its start until its files are written (or its
-/// thread fails), for [`Runtime::finish_cpu_windows`].
-struct WindowInFlight(&'static Runtime);
+/// thread fails), for [`Capture::finish_cpu_windows`].
+struct WindowInFlight(&'static Capture);
 
 impl WindowInFlight {
-    fn new(rt: &'static Runtime) -> WindowInFlight {
+    fn new(rt: &'static Capture) -> WindowInFlight {
         rt.cpu_windows.fetch_add(1, Ordering::AcqRel);
         WindowInFlight(rt)
     }

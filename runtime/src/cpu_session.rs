@@ -1,4 +1,4 @@
-//! CPU profiles on demand through the `pprof` crate: one session at a time,
+//! CPU sessions through the `pprof` crate: one session at a time,
 //! run on its own `hotprof-cpu` thread, written as gzipped pprof protobuf, a
 //! flamegraph SVG and folded stacks.
 
@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::guard::Refused;
 use crate::pprof_proto::{ProfileBuilder, ProtoFrame};
-use crate::sys;
+use crate::{switch, sys};
 
 /// Libraries pprof's sampler skips when DWARF unwinding is not signal-safe
 /// here (their frames could be inside the loader or allocator locks).
@@ -63,13 +64,8 @@ pub enum CpuError {
     Busy,
     /// Capture is switched off.
     Disabled,
-    /// The guard refused the request; try again after the given time.
-    Refused {
-        /// Rate limit, window lock or breaker.
-        reason: crate::Refusal,
-        /// Time until the guard may let the next session through.
-        retry_after: Duration,
-    },
+    /// The guard refused the request; try again after `retry_after`.
+    Refused(Refused),
     /// The profiler failed.
     Profiler(String),
 }
@@ -78,12 +74,8 @@ impl fmt::Display for CpuError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CpuError::Busy => f.write_str("a CPU profile is already running; one session at a time"),
-            CpuError::Disabled => {
-                f.write_str("capture is off; turn it on with hotprof::enable() or HOTPROF=on")
-            }
-            CpuError::Refused { reason, retry_after } => {
-                write!(f, "{}; try again in {:.1}s", reason.describe(), retry_after.as_secs_f64())
-            }
+            CpuError::Disabled => f.write_str(switch::OFF),
+            CpuError::Refused(refused) => refused.fmt(f),
             CpuError::Profiler(e) => write!(f, "CPU profiler failed: {e}"),
         }
     }

@@ -1,11 +1,12 @@
 //! Slow-call events reported by scoped samplers: guard, file, optional CPU
 //! window, hooks.
 
-use super::{Runtime, Trigger};
+use super::{Capture, Trigger};
 use crate::guard::Kind;
+use crate::notices::{error, notice};
 use crate::scope::{self, SlowCall};
 
-impl Runtime {
+impl Capture {
     /// Writes each admitted slow-call event to its own file and runs the hooks.
     pub(crate) fn write_slow_calls(&'static self, events: Vec<SlowCall>) {
         for event in events {
@@ -24,14 +25,14 @@ impl Runtime {
             }
             let text = self.slow_call_text(&event);
             match self.output.write("slowcall", "txt", text.as_bytes()) {
-                Ok(path) => self.notice(&format!(
+                Ok(path) => notice(&format!(
                     "slow call {} ({:.3}s, threshold {:?}) written to {}",
                     event.scope,
                     event.elapsed.as_secs_f64(),
                     event.threshold,
                     path.display()
                 )),
-                Err(e) => self.error(&format!("slow-call event lost: {e}")),
+                Err(e) => error(&format!("slow-call event lost: {e}")),
             }
             scope::run_hooks(&event);
         }

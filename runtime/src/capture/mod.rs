@@ -1,0 +1,173 @@
+//! The process-wide capture state (config, identity, output folder, the
+//! capture lock, the guard) and what every trigger path shares: the guard's
+//! admission with its notices, and the metadata headers. The paths
+//! themselves: `dump.rs` (thread dumps), `cpu.rs` (CPU windows),
+//! `slow_calls.rs` (slow-call events).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+mod cpu;
+mod dump;
+mod slow_calls;
+
+pub use dump::DumpError;
+
+use crate::config::Config;
+use crate::guard::{Denial, Guard, Kind, Refusal, Refused, Stats};
+use crate::meta::{self, AppInfo};
+use crate::notices::{self, RefusalLog};
+use crate::output::OutputDir;
+use crate::stacks::Symbolizer;
+
+/// What asked for a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// A signal, by name (e.g. `SIGUSR1`).
+    Signal(&'static str),
+    /// A call to the public API.
+    Api,
+    /// A marked call ran past its threshold.
+    Threshold,
+    /// A request to the debug HTTP server.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    Http,
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trigger::Signal(name) => write!(f, "signal {name}"),
+            Trigger::Api => f.write_str("api"),
+            Trigger::Threshold => f.write_str("threshold"),
+            Trigger::Http => f.write_str("http"),
+        }
+    }
+}
+
+/// The process-wide state every capture uses. Built without side effects;
+/// `install` sets the process up around it.
+pub(crate) struct Capture {
+    pub config: Config,
+    pub app: AppInfo,
+    pub output: OutputDir,
+    /// Held for a whole capture: slots and the symbol cache are shared.
+    symbolizer: Mutex<Symbolizer>,
+    /// Every trigger passes here; each kind has its own bucket and lock, so a
+    /// burst of slow calls cannot use up SIGUSR1's budget.
+    guard: Mutex<(Guard, Vec<RefusalLog>)>,
+    off_log: Mutex<RefusalLog>,
+    /// SIGUSR1s merged into a dump that was already running.
+    merged: AtomicU64,
+    merge_log: Mutex<RefusalLog>,
+    /// CPU windows whose thread has not yet written its files.
+    cpu_windows: AtomicUsize,
+}
+
+/// How often a repeated refusal is logged.
+const LOG_WINDOW: Duration = Duration::from_secs(10);
+
+/// The state, set up from the environment alone if `#[hotprof::main]` did not run.
+pub(crate) fn get() -> &'static Capture {
+    crate::install::capture()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of our locks leaves consistent data behind.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Capture {
+    pub(crate) fn new(config: Config, app: AppInfo) -> Capture {
+        let output = OutputDir {
+            dir: config.dir.clone(),
+            app: app.name.clone(),
+            pid: app.pid,
+            max_files: config.max_files,
+            max_bytes: config.max_bytes,
+        };
+        let now = Instant::now();
+        let logs = Kind::ALL.iter().map(|_| RefusalLog::new(LOG_WINDOW)).collect();
+        Capture {
+            guard: Mutex::new((Guard::new(config.guard.clone(), now), logs)),
+            merged: AtomicU64::new(0),
+            merge_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
+            cpu_windows: AtomicUsize::new(0),
+            off_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
+            symbolizer: Mutex::new(Symbolizer::default()),
+            config,
+            app,
+            output,
+        }
+    }
+
+    /// Passes one trigger of `kind` through the guard; refusals are counted,
+    /// what they changed is said at once, and the refusal itself at most
+    /// once per window per kind.
+    fn admit(&self, kind: Kind) -> Result<(), Refused> {
+        let now = Instant::now();
+        let mut guard = lock(&self.guard);
+        let (g, logs) = &mut *guard;
+        let Err(Denial { refused, changes }) = g.check(kind, now) else { return Ok(()) };
+        let log = &mut logs[kind.index()];
+        let notice = log.refuse(now, 1).map(|unlogged| (unlogged, log.total()));
+        drop(guard);
+        let c = &self.config.guard;
+        if changes.locked {
+            notices::error(&format!(
+                "{} triggers locked for {:?} after {} refusals within {:?} (HOTPROF_LOCK_*)",
+                kind.name(),
+                c.lock_cooldown,
+                c.lock_after,
+                c.lock_window
+            ));
+        }
+        if let Some(open_for) = changes.breaker_opened {
+            notices::error(&format!(
+                "breaker open: every capture refused for {:.0}s after repeated locks (HOTPROF_BREAKER_*)",
+                open_for.as_secs_f64()
+            ));
+        }
+        if let Some((unlogged, total)) = notice {
+            let limits = match refused.reason {
+                Refusal::RateLimited => {
+                    format!(" (HOTPROF_RATE_BURST={}, HOTPROF_RATE_REFILL={:?})", c.burst, c.refill)
+                }
+                Refusal::Locked | Refusal::BreakerOpen => String::new(),
+            };
+            notices::error(&format!(
+                "{} {}{limits}; next in {:.1}s; {unlogged} more refused since the last notice, {total} in all",
+                kind.name(),
+                refused.reason.describe(),
+                refused.retry_after.as_secs_f64()
+            ));
+        }
+        Err(refused)
+    }
+
+    /// Counters of the guard, per trigger kind, and the merged signals.
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = lock(&self.guard).0.snapshot(Instant::now());
+        stats.merged_signals = self.merged.load(Ordering::Relaxed);
+        stats
+    }
+
+    fn header(&self, trigger: Trigger, unwinder: &str) -> Vec<(&'static str, String)> {
+        let mut h = self.app.header();
+        h.push(("time", meta::rfc3339(SystemTime::now())));
+        h.push(("trigger", trigger.to_string()));
+        h.push(("unwinder", unwinder.to_string()));
+        h
+    }
+
+    /// The file header as pprof comments.
+    pub(crate) fn comments(&self, trigger: Trigger) -> Vec<String> {
+        self.header(trigger, "-")
+            .into_iter()
+            .filter(|(k, _)| *k != "unwinder")
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect()
+    }
+}
