@@ -165,7 +165,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | argument | value | default |
 /// |---|---|---|
 /// | `name` | a non-empty string literal: the scope's name in dumps and profiles | the function's path, `module::function` |
-/// | `threshold` | a string: a whole number followed by `ns`, `us`, `ms` or `s`, e.g. `"200ms"`; a call running longer records a slow-call event | no threshold |
+/// | `threshold` | a string: a whole number followed by `ns`, `us` (or `µs`), `ms`, `s` or `m` (minutes), as in hotprof's environment variables, e.g. `"200ms"`; a call running longer records a slow-call event | no threshold |
 ///
 /// ```no_run
 /// struct Cart;

@@ -101,9 +101,8 @@ impl ProfileArgs {
             Some(Lit::Str(lit)) => lit,
             Some(lit @ (Lit::Int(_) | Lit::Float(_))) => return Err(unquoted(&arg.value, &lit)),
             _ => {
-                let message = format!(
-                    "`threshold` takes a string: a whole number followed by `ns`, `us`, `ms` or `s`, e.g. {THRESHOLD_EXAMPLE}"
-                );
+                let message =
+                    format!("`threshold` takes a string: {}, e.g. {THRESHOLD_EXAMPLE}", duration::FORM);
                 return Err(syn::Error::new_spanned(&arg.value, message));
             }
         };
@@ -127,9 +126,7 @@ fn unquoted(value: &TokenStream, lit: &Lit) -> syn::Error {
         Err(duration::DurationError::NoUnit { .. }) => {
             format!("`threshold` takes a string with a unit: write e.g. `threshold = \"{text}ms\"`")
         }
-        Err(_) => format!(
-            "`threshold` takes a string: a whole number followed by `ns`, `us`, `ms` or `s`, e.g. {THRESHOLD_EXAMPLE}"
-        ),
+        Err(_) => format!("`threshold` takes a string: {}, e.g. {THRESHOLD_EXAMPLE}", duration::FORM),
     };
     syn::Error::new_spanned(value, message)
 }
@@ -153,6 +150,8 @@ mod tests {
             .map_err(|e| e.to_string())?;
         same(args.name.map(|(name, _)| name).as_deref(), Some("Cart::checkout"))?;
         same(args.threshold.map(|(ns, _)| ns), Some(200_000_000))?;
+        let args = syn::parse2::<ProfileArgs>(quote!(threshold = "2m")).map_err(|e| e.to_string())?;
+        same(args.threshold.map(|(ns, _)| ns), Some(120_000_000_000))?;
         let args = syn::parse2::<ProfileArgs>(quote!()).map_err(|e| e.to_string())?;
         same((args.name.is_none(), args.threshold.is_none()), (true, true))
     }
@@ -188,6 +187,7 @@ mod tests {
             &["write `name = \"Cart::checkout\"` with quotes"],
         )?;
         contains_each(&messages(quote!(threshold = 200)), &["`threshold = \"200ms\"`"])?;
+        contains_each(&messages(quote!(threshold = 2m)), &["write `threshold = \"2m\"` with quotes"])?;
         contains_each(&messages(quote!(threshold = 1.5s)), &["`threshold` takes a string: a whole number"])?;
         contains_each(&messages(quote!(threshold = true)), &["`threshold` takes a string: a whole number"])
     }
