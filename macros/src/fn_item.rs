@@ -1,6 +1,6 @@
 //! A `fn` item under one of our attributes, parsed as far as syn can, and the
 //! edits the expansions make to its body and attributes. Each attribute's own
-//! checks live with it: `item.rs` for `main`, `profile/item.rs`.
+//! checks live with it: `main/item.rs`, `profile/item.rs`.
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, TokenStreamExt as _, quote};

@@ -3,22 +3,27 @@
 //! `#[hotprof::profile]`.
 //!
 //! This crate only turns tokens into calls to `::hotprof::__private`, which is
-//! not public API. `lib.rs` converts to `proc_macro2`. For `main`, `args.rs`
-//! parses and checks the arguments, `item.rs` the function, `expand.rs` writes
-//! the code; `profile/` holds the same for `#[hotprof::profile]`. Both share
-//! `arg.rs` (one argument and the errors common to all), `suggest.rs` ("did
-//! you mean"), `fn_item.rs` (the function and the edits made to it) and
-//! `errors.rs`.
+//! not public API. `lib.rs` converts to `proc_macro2`. `main/` holds
+//! `#[hotprof::main]` and `profile/` `#[hotprof::profile]`, each with
+//! `args.rs` (the arguments), `item.rs` (the function) and `expand.rs` (the
+//! code); `profile/` also has `duration.rs` (`threshold`) and `returns.rs`.
+//! Both share `attr_args.rs` (the parsing skeleton of the arguments and the
+//! errors common to all), `suggest.rs` ("did you mean"), `fn_item.rs` (the
+//! function and the edits made to it) and `errors.rs`; `checks.rs` holds the
+//! unit tests' checks.
 #![warn(missing_docs)]
+// The lint is crate-wide only; it fires on any `mod main;`.
+#![allow(
+    special_module_name,
+    reason = "`mod main` is `main/`, `#[hotprof::main]` beside `profile/`, not a binary's `main.rs`"
+)]
 
-mod arg;
-mod args;
+mod attr_args;
 #[cfg(test)]
 mod checks;
 mod errors;
-mod expand;
 mod fn_item;
-mod item;
+mod main;
 mod profile;
 mod suggest;
 
@@ -114,7 +119,7 @@ use proc_macro::TokenStream;
 /// `#[hotprof::main]` applied twice.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::main(args.into(), item.into()).into()
+    main::expand(args.into(), item.into()).into()
 }
 
 /// Records each call of a function as a scope: a frame on hotprof's logical
@@ -160,7 +165,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | argument | value | default |
 /// |---|---|---|
 /// | `name` | a non-empty string literal: the scope's name in dumps and profiles | the function's path, `module::function` |
-/// | `threshold` | a string: a whole number followed by `ns`, `us`, `ms` or `s`, e.g. `"200ms"`; a call running longer records a slow-call event | no threshold |
+/// | `threshold` | a string: a whole number followed by `ns`, `us` (or `µs`), `ms`, `s` or `m` (minutes), as in hotprof's environment variables, e.g. `"200ms"`; a call running longer records a slow-call event | no threshold |
 ///
 /// ```no_run
 /// struct Cart;

@@ -1,39 +1,18 @@
-//! Parsing and validation of the arguments of `#[hotprof::profile(...)]`.
-//!
-//! Like `#[hotprof::main]`'s: every argument is `name = literal`, errors about
-//! one argument are collected and parsing goes on at the next comma; only
-//! tokens that cannot start an argument at all stop the parse.
+//! Parsing and validation of the arguments of `#[hotprof::profile(...)]`; the
+//! skeleton they share with `#[hotprof::main]`'s is in `attr_args.rs`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens as _;
-use syn::parse::{Parse, ParseStream};
+use syn::parse::{Lookahead1, Parse, ParseStream};
 use syn::{Lit, Path};
 
 use super::duration;
-use crate::arg::{Arg, Known, parse_args};
-use crate::errors::Errors;
+use crate::attr_args::{self, Arg, AttrArgs, Known, Setter};
 
 mod kw {
     syn::custom_keyword!(name);
     syn::custom_keyword!(threshold);
 }
-
-/// The arguments, as messages name them.
-const KNOWN: Known = Known {
-    valid: "`#[hotprof::profile]` takes `name = \"<name>\"` and `threshold = \"<duration>\"`",
-    names: &["name", "threshold"],
-    aliases: &[
-        ("label", "name"),
-        ("id", "name"),
-        ("span", "name"),
-        ("scope", "name"),
-        ("slow", "threshold"),
-        ("limit", "threshold"),
-        ("timeout", "threshold"),
-        ("min_duration", "threshold"),
-        ("slower_than", "threshold"),
-    ],
-};
 
 /// An example `name`, as messages show it.
 const NAME_EXAMPLE: &str = "`name = \"Cart::checkout\"`";
@@ -54,33 +33,39 @@ pub(crate) struct ProfileArgs {
 
 impl Parse for ProfileArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let mut args = ProfileArgs::default();
-        let mut errors = Errors::default();
-        let parsed = args.parse_each(input, &mut errors);
-        errors.take(parsed);
-        errors.finish()?;
-        Ok(args)
+        attr_args::parse(input)
+    }
+}
+
+impl AttrArgs for ProfileArgs {
+    const KNOWN: Known = Known {
+        valid: "`#[hotprof::profile]` takes `name = \"<name>\"` and `threshold = \"<duration>\"`",
+        names: &["name", "threshold"],
+        aliases: &[
+            ("label", "name"),
+            ("id", "name"),
+            ("span", "name"),
+            ("scope", "name"),
+            ("slow", "threshold"),
+            ("limit", "threshold"),
+            ("timeout", "threshold"),
+            ("min_duration", "threshold"),
+            ("slower_than", "threshold"),
+        ],
+    };
+
+    fn setter(lookahead: &Lookahead1<'_>) -> Option<Setter<Self>> {
+        if lookahead.peek(kw::name) {
+            Some(Self::set_name)
+        } else if lookahead.peek(kw::threshold) {
+            Some(Self::set_threshold)
+        } else {
+            None
+        }
     }
 }
 
 impl ProfileArgs {
-    /// Parses `arg, arg, ...`, pushing errors about single arguments to
-    /// `errors`; returns `Err` only for tokens that cannot start an argument.
-    fn parse_each(&mut self, input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<()> {
-        parse_args(input, &KNOWN, errors, |lookahead, input, errors| {
-            if lookahead.peek(kw::name) {
-                let arg = input.parse::<Arg>()?;
-                errors.take(self.set_name(&arg));
-            } else if lookahead.peek(kw::threshold) {
-                let arg = input.parse::<Arg>()?;
-                errors.take(self.set_threshold(&arg));
-            } else {
-                return Ok(false);
-            }
-            Ok(true)
-        })
-    }
-
     fn set_name(&mut self, arg: &Arg) -> syn::Result<()> {
         if self.name.is_some() {
             return Err(arg.repeated());
@@ -116,9 +101,8 @@ impl ProfileArgs {
             Some(Lit::Str(lit)) => lit,
             Some(lit @ (Lit::Int(_) | Lit::Float(_))) => return Err(unquoted(&arg.value, &lit)),
             _ => {
-                let message = format!(
-                    "`threshold` takes a string: a whole number followed by `ns`, `us`, `ms` or `s`, e.g. {THRESHOLD_EXAMPLE}"
-                );
+                let message =
+                    format!("`threshold` takes a string: {}, e.g. {THRESHOLD_EXAMPLE}", duration::FORM);
                 return Err(syn::Error::new_spanned(&arg.value, message));
             }
         };
@@ -142,9 +126,7 @@ fn unquoted(value: &TokenStream, lit: &Lit) -> syn::Error {
         Err(duration::DurationError::NoUnit { .. }) => {
             format!("`threshold` takes a string with a unit: write e.g. `threshold = \"{text}ms\"`")
         }
-        Err(_) => format!(
-            "`threshold` takes a string: a whole number followed by `ns`, `us`, `ms` or `s`, e.g. {THRESHOLD_EXAMPLE}"
-        ),
+        Err(_) => format!("`threshold` takes a string: {}, e.g. {THRESHOLD_EXAMPLE}", duration::FORM),
     };
     syn::Error::new_spanned(value, message)
 }
@@ -168,18 +150,20 @@ mod tests {
             .map_err(|e| e.to_string())?;
         same(args.name.map(|(name, _)| name).as_deref(), Some("Cart::checkout"))?;
         same(args.threshold.map(|(ns, _)| ns), Some(200_000_000))?;
+        let args = syn::parse2::<ProfileArgs>(quote!(threshold = "2m")).map_err(|e| e.to_string())?;
+        same(args.threshold.map(|(ns, _)| ns), Some(120_000_000_000))?;
         let args = syn::parse2::<ProfileArgs>(quote!()).map_err(|e| e.to_string())?;
         same((args.name.is_none(), args.threshold.is_none()), (true, true))
     }
 
     #[test]
     fn suggests_close_names_and_aliases() -> Result<(), String> {
-        same(KNOWN.suggest("threshhold"), Some("threshold"))?;
-        same(KNOWN.suggest("Threshold"), Some("threshold"))?;
-        same(KNOWN.suggest("timeout"), Some("threshold"))?;
-        same(KNOWN.suggest("label"), Some("name"))?;
-        same(KNOWN.suggest("nmae"), Some("name"))?;
-        same(KNOWN.suggest("dir"), None)
+        same(ProfileArgs::KNOWN.suggest("threshhold"), Some("threshold"))?;
+        same(ProfileArgs::KNOWN.suggest("Threshold"), Some("threshold"))?;
+        same(ProfileArgs::KNOWN.suggest("timeout"), Some("threshold"))?;
+        same(ProfileArgs::KNOWN.suggest("label"), Some("name"))?;
+        same(ProfileArgs::KNOWN.suggest("nmae"), Some("name"))?;
+        same(ProfileArgs::KNOWN.suggest("dir"), None)
     }
 
     #[test]
@@ -203,6 +187,7 @@ mod tests {
             &["write `name = \"Cart::checkout\"` with quotes"],
         )?;
         contains_each(&messages(quote!(threshold = 200)), &["`threshold = \"200ms\"`"])?;
+        contains_each(&messages(quote!(threshold = 2m)), &["write `threshold = \"2m\"` with quotes"])?;
         contains_each(&messages(quote!(threshold = 1.5s)), &["`threshold` takes a string: a whole number"])?;
         contains_each(&messages(quote!(threshold = true)), &["`threshold` takes a string: a whole number"])
     }

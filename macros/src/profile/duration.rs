@@ -1,18 +1,33 @@
 //! `threshold = "200ms"`: a duration written as a whole number and a unit,
 //! read at compile time into nanoseconds.
 //!
-//! The form is strict so that every threshold reads the same way in code
-//! review; each mistake gets a message that shows the accepted form, and the
-//! same duration in it when there is one (`"1.5s"` -> `"1500ms"`).
+//! The units are those the runtime's environment variables take (`ns`, `us`
+//! or `µs`, `ms`, `s`, `m`), so a duration is written the same way in code
+//! and in the environment. The form is strict so that every threshold reads
+//! the same way in code review; each mistake gets a message that shows the
+//! accepted form, and the same duration in it when there is one (`"1.5s"` ->
+//! `"1500ms"`).
 
 use std::fmt;
 
-/// The accepted units and their length in nanoseconds, largest first.
-const UNITS: [(&str, u64); 4] = [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000), ("ns", 1)];
+/// The accepted form, as messages show it.
+pub(crate) const FORM: &str = "a whole number followed by `ns`, `us`, `ms`, `s` or `m`";
+
+/// The accepted units, as the runtime's `parse_duration` takes them, and
+/// their length in nanoseconds, largest first. Suggestions use the first
+/// that fits, so `us` comes before its other spelling `µs` (U+00B5).
+const UNITS: [(&str, u64); 6] = [
+    ("m", 60_000_000_000),
+    ("s", 1_000_000_000),
+    ("ms", 1_000_000),
+    ("us", 1_000),
+    ("\u{b5}s", 1_000),
+    ("ns", 1),
+];
 
 /// Units users reach for, and their length in nanoseconds: suggestions
 /// rewrite the duration in an accepted unit.
-const UNIT_ALIASES: [(&str, u64); 33] = [
+const UNIT_ALIASES: [(&str, u64); 31] = [
     ("sec", 1_000_000_000),
     ("secs", 1_000_000_000),
     ("second", 1_000_000_000),
@@ -23,7 +38,7 @@ const UNIT_ALIASES: [(&str, u64); 33] = [
     ("millis", 1_000_000),
     ("millisecond", 1_000_000),
     ("milliseconds", 1_000_000),
-    ("\u{b5}s", 1_000),
+    // Greek mu (U+03BC), which looks like the micro sign `µs` takes.
     ("\u{3bc}s", 1_000),
     ("usec", 1_000),
     ("usecs", 1_000),
@@ -37,7 +52,6 @@ const UNIT_ALIASES: [(&str, u64); 33] = [
     ("nanos", 1),
     ("nanosecond", 1),
     ("nanoseconds", 1),
-    ("m", 60_000_000_000),
     ("min", 60_000_000_000),
     ("mins", 60_000_000_000),
     ("minute", 60_000_000_000),
@@ -74,7 +88,6 @@ pub(crate) enum DurationError {
 
 impl fmt::Display for DurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const FORM: &str = "a whole number followed by `ns`, `us`, `ms` or `s`";
         const EXAMPLE: &str = "`threshold = \"200ms\"`";
         match self {
             DurationError::Empty => {
@@ -88,11 +101,11 @@ impl fmt::Display for DurationError {
             }
             DurationError::NoUnit { number } => write!(
                 f,
-                "`threshold` needs a unit after `{number}`: `ns`, `us`, `ms` or `s`, e.g. `threshold = \"{number}ms\"`"
+                "`threshold` needs a unit after `{number}`: `ns`, `us`, `ms`, `s` or `m`, e.g. `threshold = \"{number}ms\"`"
             ),
             DurationError::UnknownUnit { unit, meant: Some(meant) } => write!(
                 f,
-                "unknown unit `{unit}` in `threshold`: did you mean `threshold = \"{meant}\"`? The units are `ns`, `us`, `ms` and `s`"
+                "unknown unit `{unit}` in `threshold`: did you mean `threshold = \"{meant}\"`? The units are `ns`, `us`, `ms`, `s` and `m`"
             ),
             DurationError::UnknownUnit { unit, meant: None } => {
                 write!(f, "unknown unit `{unit}` in `threshold`: write {FORM}, e.g. {EXAMPLE}")
@@ -119,8 +132,8 @@ impl fmt::Display for DurationError {
     }
 }
 
-/// Nanoseconds in `text`, a positive whole number followed by `ns`, `us`,
-/// `ms` or `s` with nothing in between: `"200ms"`.
+/// Nanoseconds in `text`, a positive whole number followed by `ns`, `us`
+/// (or `µs`), `ms`, `s` or `m` with nothing in between: `"200ms"`.
 pub(crate) fn parse(text: &str) -> Result<u64, DurationError> {
     if text.trim().is_empty() {
         return Err(DurationError::Empty);
@@ -199,9 +212,12 @@ mod tests {
         same(parse("200ms"), Ok(200_000_000))?;
         same(parse("1ns"), Ok(1))?;
         same(parse("250us"), Ok(250_000))?;
+        same(parse("5\u{b5}s"), Ok(5_000))?;
         same(parse("2s"), Ok(2_000_000_000))?;
+        same(parse("2m"), Ok(120_000_000_000))?;
         same(parse("007ms"), Ok(7_000_000))?;
         same(parse("18446744073s"), Ok(18_446_744_073_000_000_000))?;
+        same(parse("307445734m"), Ok(18_446_744_040_000_000_000))?;
         same(parse("18446744073709551615ns"), Ok(u64::MAX))
     }
 
@@ -218,6 +234,7 @@ mod tests {
         same(parse("0.0s"), Err(DurationError::Zero))?;
         same(parse("0s"), Err(DurationError::Zero))?;
         same(parse("18446744074s"), Err(DurationError::TooLong))?;
+        same(parse("307445735m"), Err(DurationError::TooLong))?;
         same(parse("99999999999999999999999999999999999999999s"), Err(DurationError::TooLong))
     }
 
@@ -227,12 +244,17 @@ mod tests {
         same(parse("0.25ms"), Err(DurationError::Fraction { whole: Some("250us".to_owned()) }))?;
         same(parse("2.000s"), Err(DurationError::Fraction { whole: Some("2s".to_owned()) }))?;
         same(parse(".5s"), Err(DurationError::Fraction { whole: Some("500ms".to_owned()) }))?;
+        same(parse("1.5m"), Err(DurationError::Fraction { whole: Some("90s".to_owned()) }))?;
+        same(parse("2.0m"), Err(DurationError::Fraction { whole: Some("2m".to_owned()) }))?;
         same(parse("0.5ns"), Err(DurationError::Fraction { whole: None }))?;
         same(parse("200sec"), Err(unknown("sec", Some("200s"))))?;
+        same(parse("120sec"), Err(unknown("sec", Some("2m"))))?;
         same(parse("200MS"), Err(unknown("MS", Some("200ms"))))?;
-        same(parse("5\u{b5}s"), Err(unknown("\u{b5}s", Some("5us"))))?;
-        same(parse("2min"), Err(unknown("min", Some("120s"))))?;
-        same(parse("1.5h"), Err(unknown("h", Some("5400s"))))?;
+        same(parse("2M"), Err(unknown("M", Some("2m"))))?;
+        same(parse("5\u{3bc}s"), Err(unknown("\u{3bc}s", Some("5us"))))?;
+        same(parse("2min"), Err(unknown("min", Some("2m"))))?;
+        same(parse("1.5h"), Err(unknown("h", Some("90m"))))?;
+        same(parse("1.5sec"), Err(unknown("sec", Some("1500ms"))))?;
         same(parse("0sec"), Err(unknown("sec", None)))?;
         same(parse("200 sec"), Err(unknown("sec", Some("200s"))))?;
         same(parse("200fortnights"), Err(unknown("fortnights", None)))?;
@@ -247,6 +269,8 @@ mod tests {
         same(message("200").contains("`threshold = \"200ms\"`"), true)?;
         same(message("1.5s").contains("`threshold = \"1500ms\"`"), true)?;
         same(message("200sec").contains("did you mean `threshold = \"200s\"`?"), true)?;
+        same(message("200sec").contains("The units are `ns`, `us`, `ms`, `s` and `m`"), true)?;
+        same(message("200").contains("`ns`, `us`, `ms`, `s` or `m`"), true)?;
         same(message("0ms").contains("more than zero"), true)?;
         same(message("18446744074s").contains("`\"18446744073s\"`"), true)
     }

@@ -1,6 +1,11 @@
-//! One `name = value` argument as written, and the errors that every
-//! attribute's arguments share: a missing value, a repeat, an unknown name,
-//! a suffixed string.
+//! What every attribute's arguments share: the `name = value, ...` skeleton
+//! that fills an [`AttrArgs`] one argument at a time, and the errors common
+//! to all (a missing value, a repeat, an unknown name, a suffixed string).
+//!
+//! Every argument is `name = literal`. Errors about one argument are
+//! collected and parsing goes on at the next comma, so the user sees all of
+//! them at once; only tokens that cannot start an argument at all stop the
+//! parse.
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::quote;
@@ -11,25 +16,46 @@ use syn::{Ident, Lit, LitStr, Token};
 use crate::errors::Errors;
 use crate::suggest::suggest;
 
-/// Parses `arg, arg, ...`. `known_arg` handles one argument it recognises
-/// through the lookahead (pushing errors about its value to `errors`) and
-/// returns `Ok(false)` for anything else; unknown names become spanned
-/// errors. Returns `Err` only for tokens that cannot start an argument.
-pub(crate) fn parse_args(
-    input: ParseStream<'_>,
-    known: &Known,
-    errors: &mut Errors,
-    mut known_arg: impl FnMut(&Lookahead1<'_>, ParseStream<'_>, &mut Errors) -> syn::Result<bool>,
-) -> syn::Result<()> {
+/// Sets one argument from what the user wrote; `Err` when the value is
+/// wrong or the argument was already given.
+pub(crate) type Setter<T> = fn(&mut T, &Arg) -> syn::Result<()>;
+
+/// The validated arguments of one attribute, filled in one argument at a
+/// time by [`parse`].
+pub(crate) trait AttrArgs: Default {
+    /// The arguments this attribute takes, as its messages name them.
+    const KNOWN: Known;
+
+    /// The setter for the argument at `lookahead`, or `None` for any other
+    /// token. Peek each name with its `custom_keyword!`, in the order of
+    /// [`Known::names`], so that "expected one of ..." lists them all.
+    fn setter(lookahead: &Lookahead1<'_>) -> Option<Setter<Self>>;
+}
+
+/// Parses `arg, arg, ...` into a `T`, reporting every bad argument at once.
+pub(crate) fn parse<T: AttrArgs>(input: ParseStream<'_>) -> syn::Result<T> {
+    let mut args = T::default();
+    let mut errors = Errors::default();
+    let parsed = parse_each(&mut args, input, &mut errors);
+    errors.take(parsed);
+    errors.finish()?;
+    Ok(args)
+}
+
+/// Parses `arg, arg, ...` into `args`, pushing errors about single arguments
+/// to `errors`; unknown names become spanned errors. Returns `Err` only for
+/// tokens that cannot start an argument.
+fn parse_each<T: AttrArgs>(args: &mut T, input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<()> {
     while !input.is_empty() {
         let lookahead = input.lookahead1();
-        if !known_arg(&lookahead, input, errors)? {
-            if input.peek(Ident::peek_any) {
-                let arg = input.parse::<Arg>()?;
-                errors.push(known.unknown(&arg.name));
-            } else {
-                return Err(lookahead.error());
-            }
+        if let Some(set) = T::setter(&lookahead) {
+            let arg = input.parse::<Arg>()?;
+            errors.take(set(args, &arg));
+        } else if input.peek(Ident::peek_any) {
+            let arg = input.parse::<Arg>()?;
+            errors.push(T::KNOWN.unknown(&arg.name));
+        } else {
+            return Err(lookahead.error());
         }
         if !input.is_empty() {
             input.parse::<Token![,]>()?;

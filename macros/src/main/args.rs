@@ -1,43 +1,17 @@
-//! Parsing and validation of the arguments of `#[hotprof::main(...)]`.
-//!
-//! Every argument is `name = literal`. Errors about one argument (unknown
-//! name, wrong value, repeat) are collected and parsing goes on at the next
-//! comma, so the user sees all of them at once; only tokens that cannot start
-//! an argument at all stop the parse.
+//! Parsing and validation of the arguments of `#[hotprof::main(...)]`; the
+//! skeleton they share with `#[hotprof::profile]`'s is in `attr_args.rs`.
 
 use proc_macro2::Span;
 use syn::Lit;
-use syn::parse::{Parse, ParseStream};
+use syn::parse::{Lookahead1, Parse, ParseStream};
 
-use crate::arg::{Arg, Known, parse_args};
-use crate::errors::Errors;
+use crate::attr_args::{self, Arg, AttrArgs, Known, Setter};
 
 mod kw {
     syn::custom_keyword!(dir);
     syn::custom_keyword!(enabled);
     syn::custom_keyword!(http);
 }
-
-/// The arguments, as messages name them.
-const KNOWN: Known = Known {
-    valid: "`#[hotprof::main]` takes `dir = \"<folder>\"`, `enabled = true|false` and `http = \"<addr:port>\"`",
-    names: &["dir", "enabled", "http"],
-    aliases: &[
-        ("directory", "dir"),
-        ("folder", "dir"),
-        ("path", "dir"),
-        ("out_dir", "dir"),
-        ("output_dir", "dir"),
-        ("enable", "enabled"),
-        ("on", "enabled"),
-        ("addr", "http"),
-        ("bind", "http"),
-        ("listen", "http"),
-        ("http_addr", "http"),
-        ("pprof", "http"),
-        ("debug_http", "http"),
-    ],
-};
 
 /// An example `dir`, as messages show it.
 const DIR_EXAMPLE: &str = "`dir = \"/var/tmp/hotprof\"`";
@@ -59,36 +33,45 @@ pub(crate) struct MainArgs {
 
 impl Parse for MainArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let mut args = MainArgs::default();
-        let mut errors = Errors::default();
-        let parsed = args.parse_each(input, &mut errors);
-        errors.take(parsed);
-        errors.finish()?;
-        Ok(args)
+        attr_args::parse(input)
+    }
+}
+
+impl AttrArgs for MainArgs {
+    const KNOWN: Known = Known {
+        valid: "`#[hotprof::main]` takes `dir = \"<folder>\"`, `enabled = true|false` and `http = \"<addr:port>\"`",
+        names: &["dir", "enabled", "http"],
+        aliases: &[
+            ("directory", "dir"),
+            ("folder", "dir"),
+            ("path", "dir"),
+            ("out_dir", "dir"),
+            ("output_dir", "dir"),
+            ("enable", "enabled"),
+            ("on", "enabled"),
+            ("addr", "http"),
+            ("bind", "http"),
+            ("listen", "http"),
+            ("http_addr", "http"),
+            ("pprof", "http"),
+            ("debug_http", "http"),
+        ],
+    };
+
+    fn setter(lookahead: &Lookahead1<'_>) -> Option<Setter<Self>> {
+        if lookahead.peek(kw::dir) {
+            Some(Self::set_dir)
+        } else if lookahead.peek(kw::enabled) {
+            Some(Self::set_enabled)
+        } else if lookahead.peek(kw::http) {
+            Some(Self::set_http)
+        } else {
+            None
+        }
     }
 }
 
 impl MainArgs {
-    /// Parses `arg, arg, ...`, pushing errors about single arguments to
-    /// `errors`; returns `Err` only for tokens that cannot start an argument.
-    fn parse_each(&mut self, input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<()> {
-        parse_args(input, &KNOWN, errors, |lookahead, input, errors| {
-            if lookahead.peek(kw::dir) {
-                let arg = input.parse::<Arg>()?;
-                errors.take(self.set_dir(&arg));
-            } else if lookahead.peek(kw::enabled) {
-                let arg = input.parse::<Arg>()?;
-                errors.take(self.set_enabled(&arg));
-            } else if lookahead.peek(kw::http) {
-                let arg = input.parse::<Arg>()?;
-                errors.take(self.set_http(&arg));
-            } else {
-                return Ok(false);
-            }
-            Ok(true)
-        })
-    }
-
     fn set_dir(&mut self, arg: &Arg) -> syn::Result<()> {
         if self.dir.is_some() {
             return Err(arg.repeated());
@@ -191,15 +174,15 @@ mod tests {
 
     #[test]
     fn suggests_close_names_and_aliases() -> Result<(), String> {
-        same(KNOWN.suggest("dri"), Some("dir"))?;
-        same(KNOWN.suggest("DIR"), Some("dir"))?;
-        same(KNOWN.suggest("di"), Some("dir"))?;
-        same(KNOWN.suggest("enabeld"), Some("enabled"))?;
-        same(KNOWN.suggest("enable"), Some("enabled"))?;
-        same(KNOWN.suggest("directory"), Some("dir"))?;
-        same(KNOWN.suggest("path"), Some("dir"))?;
-        same(KNOWN.suggest("threshold"), None)?;
-        same(KNOWN.suggest("x"), None)
+        same(MainArgs::KNOWN.suggest("dri"), Some("dir"))?;
+        same(MainArgs::KNOWN.suggest("DIR"), Some("dir"))?;
+        same(MainArgs::KNOWN.suggest("di"), Some("dir"))?;
+        same(MainArgs::KNOWN.suggest("enabeld"), Some("enabled"))?;
+        same(MainArgs::KNOWN.suggest("enable"), Some("enabled"))?;
+        same(MainArgs::KNOWN.suggest("directory"), Some("dir"))?;
+        same(MainArgs::KNOWN.suggest("path"), Some("dir"))?;
+        same(MainArgs::KNOWN.suggest("threshold"), None)?;
+        same(MainArgs::KNOWN.suggest("x"), None)
     }
 
     #[test]

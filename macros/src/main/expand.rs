@@ -4,17 +4,17 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens as _, quote, quote_spanned};
 use syn::{LitBool, LitStr};
 
-use crate::args::MainArgs;
+use super::args::MainArgs;
+use super::item::{self, Plan};
 use crate::errors::{both, or_untouched};
-use crate::item::{self, Plan};
 
 /// Expands `#[hotprof::main(args)] item`. On error: the errors, plus the
 /// user's item untouched so that IDEs keep working.
-pub(crate) fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    or_untouched(try_main(&args, item.clone()), item)
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    or_untouched(try_expand(&args, item.clone()), item)
 }
 
-fn try_main(args: &TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+fn try_expand(args: &TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let parsed = syn::parse2::<MainArgs>(args.clone());
     let main_fn = item::parse(item).and_then(|main_fn| {
         let plan = item::check(&main_fn)?;
@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn sync_main_gets_the_guard_first() -> Result<(), String> {
-        let found = main(
+        let found = expand(
             quote!(dir = "/var/tmp/hp", enabled = false, http = ":6060"),
             quote! {
                 /// Docs.
@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn async_main_goes_below_its_runtime() -> Result<(), String> {
-        let found = main(
+        let found = expand(
             quote!(enabled = true),
             quote! {
                 #[doc = "Docs."]
@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn unparsable_body_still_gets_the_guard() -> Result<(), String> {
         // rustc reports the syntax error; hotprof must not add a second one.
-        let found = main(quote!(), quote!(fn main() { #![allow(unused)] let port = ; }));
+        let found = expand(quote!(), quote!(fn main() { #![allow(unused)] let port = ; }));
         in_order(&found, &["# ! [allow (unused)]", "let __hotprof_guard", "let port = ; }"])?;
         lacks(&found, "compile_error", "error added to rustc's own")
     }
@@ -144,7 +144,7 @@ mod tests {
                 user_code();
             }
         );
-        let found = main(quote!(dir = 5), item.clone());
+        let found = expand(quote!(dir = 5), item.clone());
         in_order(&found, &[&item.to_string(), "compile_error !"])?;
         lacks(&found, "__hotprof_guard", "guard inserted despite the error")
     }
