@@ -13,9 +13,10 @@ use std::fmt;
 /// The accepted form, as messages show it.
 pub(crate) const FORM: &str = "a whole number followed by `ns`, `us`, `ms`, `s` or `m`";
 
-/// The accepted units, as the runtime's `parse_duration` takes them, and
-/// their length in nanoseconds, largest first. Suggestions use the first
-/// that fits, so `us` comes before its other spelling `µs` (U+00B5).
+/// The accepted units, as the runtime's `config::parse::duration` takes
+/// them (`DURATION_UNITS`), and their length in nanoseconds, largest
+/// first. Suggestions use the first that fits, so `us` comes before its
+/// other spelling `µs` (U+00B5).
 const UNITS: [(&str, u64); 6] = [
     ("m", 60_000_000_000),
     ("s", 1_000_000_000),
