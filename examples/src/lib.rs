@@ -143,3 +143,71 @@ pub fn hot_loop() {
         }
     }
 }
+
+/// Bytes of stack left below the current stack pointer in this thread, from
+/// the bounds pthread reports.
+fn stack_left() -> usize {
+    // SAFETY: pthread_getattr_np fills the attr we own for the calling thread;
+    // pthread_attr_getstack only reads it; the attr is destroyed once.
+    let low = unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return usize::MAX;
+        }
+        let (mut addr, mut size) = (std::ptr::null_mut(), 0usize);
+        libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        addr as usize
+    };
+    let here = 0u8;
+    (std::ptr::addr_of!(here) as usize).saturating_sub(low)
+}
+
+/// Recurses until about `leave` bytes of this thread's stack are left, then
+/// runs `at_the_edge` there: a thread a profiler must not push over its guard page.
+#[inline(never)]
+pub fn descend_to_the_edge(leave: usize, at_the_edge: fn()) {
+    let pad = std::hint::black_box([0u8; 512]);
+    if stack_left() > leave + 1024 {
+        descend_to_the_edge(leave, at_the_edge);
+    } else {
+        at_the_edge();
+    }
+    std::hint::black_box(pad);
+}
+
+/// Sleeps forever, wherever it is called (at the stack's edge).
+#[inline(never)]
+pub fn parked_at_the_edge() {
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Spins forever without calls, wherever it is called (at the stack's edge).
+#[inline(never)]
+pub fn spinning_at_the_edge() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    loop {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::hint::black_box(x);
+    }
+}
+
+/// Spawns a named thread with a `stack`-byte stack that descends to about
+/// `leave` bytes from its end and runs `at_the_edge` there.
+pub fn spawn_at_the_edge(name: &str, stack: usize, leave: usize, at_the_edge: fn()) {
+    let (reached, wait) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .stack_size(stack)
+        .spawn(move || {
+            descend_to_the_edge(leave, || {});
+            let _ = reached.send(());
+            descend_to_the_edge(leave, at_the_edge);
+        })
+        .unwrap_or_else(|e| panic!("cannot spawn thread {name}: {e}"));
+    let _ = wait.recv();
+}

@@ -216,7 +216,6 @@ fn strip_handler_frames(mut frames: Vec<usize>, pc: usize) -> Vec<usize> {
     frames
 }
 
-/// The handler body. Async-signal-safe: atomics and syscalls only.
 /// The capture handler's sink: the handler delivers each interrupted thread here.
 #[derive(Debug)]
 pub(crate) struct Slots;
@@ -227,6 +226,7 @@ impl SignalSink for Slots {
     }
 }
 
+/// The handler body. Async-signal-safe: atomics and syscalls only.
 fn record(i: Interrupted) {
     if !i.from_self {
         return;
