@@ -341,3 +341,25 @@ fn panic_in_main_shuts_hotprof_down_and_exits() {
     assert!(wait_until(WAIT, || !svc.alive()), "process did not exit after the panic");
     assert!(svc.stderr().contains("panicking on purpose"), "{}", svc.stderr());
 }
+
+#[test]
+fn threads_at_the_edge_of_their_stack_are_dumped_and_survive() {
+    let dir = fresh_dir("edge");
+    let mut svc = Service::start(&dir, &["--edge"], &[]);
+    for round in 1..=3 {
+        svc.kill("USR1");
+        let files = svc.wait_dumps(round, WAIT);
+        assert_eq!(files.len(), round, "stderr: {}", svc.stderr());
+        assert!(svc.alive(), "a dump killed the process: {}", svc.stderr());
+        let text = std::fs::read_to_string(files.last().unwrap()).unwrap();
+        let (_, threads) = parse_dump(&text);
+        for (name, leaf) in [("edge-parked", "parked_at_the_edge"), ("edge-spinning", "spinning_at_the_edge")]
+        {
+            let t =
+                threads.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+            assert!(t.has_function(leaf), "{name} has no {leaf}:\n{text}");
+            assert!(t.has_function("descend_to_the_edge"), "{name} lost its callers:\n{text}");
+        }
+    }
+    assert!(svc.ping(), "{}", svc.stderr());
+}

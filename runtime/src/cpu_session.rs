@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::guard::Refused;
@@ -18,6 +18,13 @@ use crate::{switch, sys};
 const UNSAFE_UNWIND_BLOCKLIST: &[&str] = &["libc", "libgcc", "pthread", "vdso"];
 
 static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Whether pprof's sampler may unwind inside its signal handler without the
+/// blocklist, looked up once (it needs `dlopen`).
+pub(crate) fn unwinding_in_the_handler_is_safe() -> bool {
+    static SAFE: OnceLock<bool> = OnceLock::new();
+    *SAFE.get_or_init(sys::dwarf_unwind_is_signal_safe)
+}
 
 /// Set when the program ends: an open window closes at once, so its profile
 /// is written instead of lost with the process.

@@ -16,10 +16,17 @@ pub(crate) struct Interrupted {
     pub value: u64,
     /// True when the signal was queued by this very process with `SI_QUEUE`.
     pub from_self: bool,
-    /// Program counter, frame pointer and stack pointer at the interruption (0 if unknown).
+    /// The interrupted registers the unwinder starts from (0 where unknown).
+    pub regs: Registers,
+}
+
+/// Program counter, stack pointer, frame pointer and (aarch64) link register.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Registers {
     pub pc: usize,
-    pub fp: usize,
     pub sp: usize,
+    pub fp: usize,
+    pub lr: usize,
 }
 
 /// The kernel's `siginfo_t` for a queued signal on 64-bit Linux: the fields we
@@ -53,13 +60,10 @@ extern "C" fn raw_capture_handler<S: SignalSink>(_sig: c_int, info: *mut libc::s
         let si = unsafe { &*(info as *const QueuedSigInfo) };
         // SAFETY: getpid is async-signal-safe and has no preconditions.
         let me = unsafe { libc::getpid() };
-        let (pc, fp, sp) = registers(uctx);
         S::on_signal(Interrupted {
             value: si.value,
             from_self: si.code == libc::SI_QUEUE && si.pid == me,
-            pc,
-            fp,
-            sp,
+            regs: registers(uctx),
         });
     }
     // SAFETY: see above.
@@ -67,30 +71,30 @@ extern "C" fn raw_capture_handler<S: SignalSink>(_sig: c_int, info: *mut libc::s
 }
 
 #[cfg(target_arch = "x86_64")]
-fn registers(uctx: *mut c_void) -> (usize, usize, usize) {
+fn registers(uctx: *mut c_void) -> Registers {
     if uctx.is_null() {
-        return (0, 0, 0);
+        return Registers::default();
     }
     // SAFETY: for SA_SIGINFO handlers the third argument is the interrupted
     // thread's ucontext_t, valid for the duration of the handler.
     let gregs = unsafe { &(*(uctx as *const libc::ucontext_t)).uc_mcontext.gregs };
     let reg = |r: c_int| gregs.get(r as usize).map_or(0, |v| *v as usize);
-    (reg(libc::REG_RIP), reg(libc::REG_RBP), reg(libc::REG_RSP))
+    Registers { pc: reg(libc::REG_RIP), sp: reg(libc::REG_RSP), fp: reg(libc::REG_RBP), lr: 0 }
 }
 
 #[cfg(target_arch = "aarch64")]
-fn registers(uctx: *mut c_void) -> (usize, usize, usize) {
+fn registers(uctx: *mut c_void) -> Registers {
     if uctx.is_null() {
-        return (0, 0, 0);
+        return Registers::default();
     }
     // SAFETY: as on x86_64, the ucontext_t is valid during the handler.
     let mc = unsafe { &(*(uctx as *const libc::ucontext_t)).uc_mcontext };
-    (mc.pc as usize, mc.regs[29] as usize, mc.sp as usize)
+    Registers { pc: mc.pc as usize, sp: mc.sp as usize, fp: mc.regs[29] as usize, lr: mc.regs[30] as usize }
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn registers(_uctx: *mut c_void) -> (usize, usize, usize) {
-    (0, 0, 0)
+fn registers(_uctx: *mut c_void) -> Registers {
+    Registers::default()
 }
 
 /// Returns the current disposition of `sig`: true when nobody handles it
@@ -103,15 +107,17 @@ pub(crate) fn signal_is_unused(sig: c_int) -> bool {
     }
 }
 
-/// Installs the capture handler for `sig` with `SA_SIGINFO | SA_RESTART`; it
-/// forwards the interrupted registers to `S`.
+/// Installs the capture handler for `sig` with `SA_SIGINFO | SA_RESTART |
+/// SA_ONSTACK`; it forwards the interrupted registers to `S`. On the
+/// alternate signal stack where the thread has one (every thread std
+/// spawns does), the handler costs the interrupted stack nothing.
 pub(crate) fn install_capture_handler<S: SignalSink>(sig: c_int) -> io::Result<()> {
     // SAFETY: we build a fully initialised sigaction whose handler is an
     // `extern "C"` fn with the SA_SIGINFO signature; the mask is emptied with sigemptyset.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = raw_capture_handler::<S> as *const () as libc::sighandler_t;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
         libc::sigemptyset(&mut action.sa_mask);
         if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {
             return Err(io::Error::last_os_error());
@@ -178,54 +184,115 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
     unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), FUTEX_WAIT_PRIVATE, expected, &ts) };
 }
 
-/// Walks the DWARF call frame information of the current thread, calling `f`
-/// with each instruction pointer until it returns false.
-///
-/// Async-signal-safe only where the loader offers a lock-free `_dl_find_object`
-/// (glibc >= 2.35) and libgcc uses it (GCC >= 12): see [`dwarf_unwind_is_signal_safe`].
-pub(crate) fn dwarf_unwind(mut f: impl FnMut(usize) -> bool) {
-    // SAFETY: `trace_unsynchronized` is unsafe only because it does not take
-    // backtrace's global lock; it is called from a signal handler on purpose
-    // (a lock could deadlock there) and the callback does not touch shared state.
-    unsafe { backtrace::trace_unsynchronized(|frame| f(frame.ip() as usize)) }
-}
-
-/// Reads one machine word at `addr` without faulting: unmapped memory gives
-/// `None`. Async-signal-safe (one `process_vm_readv` syscall on ourselves).
-pub(crate) fn read_word(addr: usize) -> Option<usize> {
-    let mut out: usize = 0;
-    let local = libc::iovec { iov_base: (&mut out as *mut usize).cast(), iov_len: 8 };
-    let remote = libc::iovec { iov_base: addr as *mut c_void, iov_len: 8 };
-    // SAFETY: the kernel validates the remote range and fails with EFAULT instead
-    // of faulting; the local iovec points at our own stack variable.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    (n == 8).then_some(out)
-}
-
-/// The toolchain facts that decide whether DWARF unwinding is safe in a signal handler.
-#[derive(Debug, Clone)]
-pub(crate) struct Toolchain {
-    pub glibc: Option<String>,
-    pub dl_find_object: bool,
-    pub libgcc_12: bool,
-}
-
-impl Toolchain {
-    pub(crate) fn dwarf_unwind_is_signal_safe(&self) -> bool {
-        self.dl_find_object && self.libgcc_12
+/// Copies this process's memory from `addr` into `buf` without faulting:
+/// returns how many bytes were read, fewer than asked where the range runs
+/// into unmapped memory. Async-signal-safe: `process_vm_readv` on ourselves,
+/// with iovecs on the stack. The kernel never splits one remote iovec, so
+/// the range goes in page-sized pieces and stops at the first unmapped page.
+pub(crate) fn read_into(addr: usize, buf: &mut [u8]) -> usize {
+    const PAGE: usize = 4096;
+    const BATCH: usize = 32;
+    let mut done = 0;
+    while done < buf.len() {
+        let empty = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
+        let (mut local, mut remote) = ([empty; BATCH], [empty; BATCH]);
+        let (mut n, mut asked, mut at) = (0, 0, done);
+        while n < BATCH && at < buf.len() {
+            let start = addr.wrapping_add(at);
+            let len = (PAGE - start % PAGE).min(buf.len() - at);
+            local[n] = libc::iovec { iov_base: buf[at..].as_mut_ptr().cast(), iov_len: len };
+            remote[n] = libc::iovec { iov_base: start as *mut c_void, iov_len: len };
+            (n, asked, at) = (n + 1, asked + len, at + len);
+        }
+        // SAFETY: the kernel validates the remote ranges and stops at the first
+        // unmapped page instead of faulting; each local iovec is a piece of
+        // `buf`, which we borrow mutably for the call.
+        let got = unsafe {
+            libc::process_vm_readv(libc::getpid(), local.as_ptr(), n as _, remote.as_ptr(), n as _, 0)
+        };
+        let got = usize::try_from(got).unwrap_or(0);
+        done += got;
+        if got < asked {
+            break;
+        }
     }
+    done
 }
 
-/// Inspects the running process's glibc and libgcc_s.
-pub(crate) fn toolchain() -> Toolchain {
-    // SAFETY: gnu_get_libc_version returns a static NUL-terminated string.
-    let glibc = unsafe {
-        let p = libc::gnu_get_libc_version();
-        (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
-    };
+/// One loaded ELF object (the executable, a shared library, the vDSO).
+#[derive(Debug, Clone)]
+pub(crate) struct LoadedObject {
+    /// Path as the loader knows it; empty for the main executable.
+    pub name: String,
+    /// Load bias: add it to an address of the file to get one in memory.
+    pub bias: usize,
+    /// Its program headers of interest.
+    pub segments: Vec<Segment>,
+}
+
+/// One program header: type, file-relative address, size in memory, flags.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Segment {
+    pub kind: u32,
+    pub vaddr: usize,
+    pub memsz: usize,
+    pub flags: u32,
+}
+
+/// Every object the dynamic loader has loaded, with the loader's counts of
+/// loads and unloads so far (they change when the list may have changed).
+pub(crate) fn loaded_objects() -> (Vec<LoadedObject>, (u64, u64)) {
+    struct Found {
+        objects: Vec<LoadedObject>,
+        counts: (u64, u64),
+    }
+    extern "C" fn each(info: *mut libc::dl_phdr_info, size: libc::size_t, data: *mut c_void) -> c_int {
+        if info.is_null() || data.is_null() || size < std::mem::size_of::<libc::dl_phdr_info>() {
+            return 0;
+        }
+        // SAFETY: the loader passes a valid dl_phdr_info of at least `size`
+        // bytes for the duration of the call, and `data` is the `Found` we
+        // passed to dl_iterate_phdr, borrowed only for this call.
+        let (info, found) = unsafe { (&*info, &mut *(data as *mut Found)) };
+        let name = if info.dlpi_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: dlpi_name is a NUL-terminated string owned by the loader.
+            unsafe { CStr::from_ptr(info.dlpi_name) }.to_string_lossy().into_owned()
+        };
+        let phdrs: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
+            &[]
+        } else {
+            // SAFETY: dlpi_phdr points at dlpi_phnum program headers of a loaded object.
+            unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) }
+        };
+        let segments = phdrs
+            .iter()
+            .map(|p| Segment {
+                kind: p.p_type,
+                vaddr: p.p_vaddr as usize,
+                memsz: p.p_memsz as usize,
+                flags: p.p_flags,
+            })
+            .collect();
+        found.objects.push(LoadedObject { name, bias: info.dlpi_addr as usize, segments });
+        found.counts = (info.dlpi_adds, info.dlpi_subs);
+        0
+    }
+    let mut found = Found { objects: Vec::new(), counts: (0, 0) };
+    // SAFETY: `each` matches the callback signature and only touches `found`
+    // through the pointer we pass, which outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(each), (&mut found as *mut Found).cast()) };
+    (found.objects, found.counts)
+}
+
+/// True when DWARF unwinding inside a signal handler is safe in this
+/// process: glibc's lock-free `_dl_find_object` is there and libgcc_s (GCC
+/// 12+) uses it. Otherwise unwinding there can deadlock on the loader lock.
+pub(crate) fn dwarf_unwind_is_signal_safe() -> bool {
     // SAFETY: dlsym on RTLD_DEFAULT with a NUL-terminated name only looks the symbol up.
     let dl_find_object = unsafe { !libc::dlsym(libc::RTLD_DEFAULT, c"_dl_find_object".as_ptr()).is_null() };
-    Toolchain { glibc, dl_find_object, libgcc_12: libgcc_is_12_or_newer() }
+    dl_find_object && libgcc_is_12_or_newer()
 }
 
 /// libgcc_s from GCC 12 on finds unwind tables through `_dl_find_object`. Its

@@ -10,14 +10,14 @@ use super::{Capture, Trigger};
 use crate::cpu_session::{self, CpuError, CpuProfile, Session};
 use crate::guard::Kind;
 use crate::notices::{error, notice};
-use crate::{stacks, switch};
+use crate::switch;
 
 impl Capture {
     /// Runs a CPU session on a `hotprof-cpu` thread and waits for it.
     pub(crate) fn cpu_profile(&self, trigger: Trigger, duration: Duration) -> Result<CpuProfile, CpuError> {
         let session = self.start_cpu()?;
         let (hz, comments) = (self.config.cpu_hz, self.comments(trigger));
-        let safe = stacks::dwarf_unwind_is_signal_safe();
+        let safe = cpu_session::unwinding_in_the_handler_is_safe();
         std::thread::Builder::new()
             .name("hotprof-cpu".into())
             .spawn(move || session.run(duration, hz, safe, &comments, &[]))
@@ -102,7 +102,7 @@ impl Capture {
         let in_flight = WindowInFlight::new(self);
         let spawned = std::thread::Builder::new().name("hotprof-cpu".into()).spawn(move || {
             let _in_flight = in_flight;
-            let safe = stacks::dwarf_unwind_is_signal_safe();
+            let safe = cpu_session::unwinding_in_the_handler_is_safe();
             match session.run(window, hz, safe, &comments, &labels) {
                 Ok(profile) => self.write_cpu_profile(&profile),
                 Err(e) => error(&format!("CPU profile failed: {e}")),

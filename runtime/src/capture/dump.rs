@@ -49,11 +49,12 @@ impl Capture {
         self.admit(Kind::Dump).map_err(DumpError::Refused)?;
         let setup =
             stacks::setup(self.config.unwinder).as_ref().map_err(|e| DumpError::Unavailable(e.clone()))?;
-        let mut symbolizer = lock(&self.symbolizer);
-        let raw = stacks::capture(setup, self.config.dump_timeout);
+        let mut collector = lock(&self.collector);
+        let (unwinders, symbolizer) = &mut *collector;
+        let raw = stacks::capture(setup, self.config.dump_timeout, unwinders);
         let logical = scope::report::snapshot();
         let names = raw.threads.iter().map(|t| (t.tid, t.name.clone())).collect();
-        let mut dump = ThreadDump::build(raw, self.header(trigger, &setup.unwinder), &mut symbolizer);
+        let mut dump = ThreadDump::build(raw, self.header(trigger, &setup.unwinder_note), symbolizer);
         dump.add_section(logical.render(&names));
         Ok(dump)
     }

@@ -20,7 +20,7 @@ use crate::guard::{Denial, Guard, Kind, Refusal, Refused, Stats};
 use crate::meta::{self, AppInfo};
 use crate::notices::{self, RefusalLog};
 use crate::output::OutputDir;
-use crate::stacks::Symbolizer;
+use crate::stacks::{Symbolizer, Unwinders};
 
 /// What asked for a capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +53,9 @@ pub(crate) struct Capture {
     pub config: Config,
     pub app: AppInfo,
     pub output: OutputDir,
-    /// Held for a whole capture: slots and the symbol cache are shared.
-    symbolizer: Mutex<Symbolizer>,
+    /// Held for a whole capture: the slots, the unwind tables and the
+    /// symbol cache are shared.
+    collector: Mutex<(Unwinders, Symbolizer)>,
     /// Every trigger passes here; each kind has its own bucket and lock, so a
     /// burst of slow calls cannot use up SIGUSR1's budget.
     guard: Mutex<(Guard, Vec<RefusalLog>)>,
@@ -96,7 +97,7 @@ impl Capture {
             merge_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
             cpu_windows: AtomicUsize::new(0),
             off_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
-            symbolizer: Mutex::new(Symbolizer::default()),
+            collector: Mutex::new((Unwinders::default(), Symbolizer::default())),
             config,
             app,
             output,

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 /// How thread dumps unwind stacks inside the capture handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum UnwinderChoice {
-    /// DWARF when the toolchain makes it signal-safe, else frame pointers.
+    /// DWARF call frame information, read from a copy of each stack.
     #[default]
     Auto,
     Dwarf,

@@ -1,30 +1,52 @@
-//! Preallocated slots that capture handlers write raw instruction pointers into.
+//! Preallocated slots through which a capture handler hands its thread's
+//! registers to the collector, and waits while the collector copies its stack.
 //!
 //! Protocol (one `state` word per slot: generation in the high half, phase in the low):
-//! the dumper arms a slot (`ARMED`), queues the capture signal with the slot's
-//! index and generation, and the target thread's handler claims it by
-//! compare-and-swap (`ARMED -> WRITING`), writes its frames, and publishes `DONE`.
-//! A handler that arrives late finds another generation or phase and leaves.
-//! Slots live in chunks that are allocated on the dumper thread and never freed,
-//! so a late handler can never write into freed memory. Everything the handler
-//! touches here is atomics: no allocation, no lock, no panic.
+//! 1. the collector arms a slot (`ARMED`) and queues the capture signal with
+//!    the slot's index and generation;
+//! 2. the target thread's handler, on its alternate signal stack, claims the
+//!    slot by compare-and-swap (`ARMED -> WRITING`), stores its tid and
+//!    interrupted registers, publishes `PARKED`, wakes the collector and
+//!    waits on the slot's `wake` word;
+//! 3. the collector claims a parked slot (`PARKED -> READING`), copies the
+//!    thread's stack from the stack pointer up with `process_vm_readv`, then
+//!    publishes `DONE` and wakes the handler, which returns;
+//! 4. a handler not served within [`PARK_LIMIT`] gives up (`PARKED ->
+//!    GAVE_UP`) and returns; one being read waits for the copy to finish (a
+//!    single syscall) up to [`READ_LIMIT`], then gives up all the same, and
+//!    the collector, finding `GAVE_UP` instead of `READING`, drops the copy.
+//!
+//! A handler that arrives late finds another generation or phase and
+//! returns at once. While a thread is parked the collector only uses
+//! atomics and syscalls: it takes no lock and allocates nothing, so a thread
+//! parked while holding the allocator's lock cannot stall it. Slots live in
+//! chunks that are allocated on the collector thread and never freed, so a
+//! late handler can never touch freed memory. Everything the handler
+//! touches here is atomics: no allocation, no lock, no unwinding, no panic.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
-use crate::sys::{self, Interrupted, SignalSink};
+use crate::sys::{self, Interrupted, Registers, SignalSink};
 
-/// Deepest stack a handler records; deeper stacks are marked truncated.
-pub(crate) const MAX_FRAMES: usize = 128;
 const CHUNK: usize = 256;
 const MAX_CHUNKS: usize = 64;
-/// Most threads one dump can capture (the slots cost about 1 KiB each).
+/// Most threads one dump can capture (the slots cost about 100 bytes each).
 pub(crate) const MAX_SLOTS: usize = CHUNK * MAX_CHUNKS;
+
+/// Longest a handler waits for the collector to start copying its stack.
+pub(crate) const PARK_LIMIT: Duration = Duration::from_millis(250);
+/// Longest a handler waits in all, copy included.
+const READ_LIMIT: Duration = Duration::from_secs(1);
 
 const IDLE: u32 = 0;
 const ARMED: u32 = 1;
 const WRITING: u32 = 2;
-const DONE: u32 = 3;
+const PARKED: u32 = 3;
+const READING: u32 = 4;
+const DONE: u32 = 5;
+const GAVE_UP: u32 = 6;
 
 fn word(generation: u32, phase: u32) -> u64 {
     ((generation as u64) << 32) | phase as u64
@@ -39,53 +61,49 @@ pub(crate) fn payload(index: usize, generation: u32) -> u64 {
     ((generation as u64) << 32) | (index as u64 & 0xffff_ffff)
 }
 
-pub(crate) struct Slot {
+struct Slot {
     state: AtomicU64,
+    /// Bumped by the collector after each phase change it makes; the parked handler sleeps on it.
+    wake: AtomicU32,
     tid: AtomicI32,
-    depth: AtomicUsize,
-    truncated: AtomicBool,
     pc: AtomicUsize,
+    sp: AtomicUsize,
+    fp: AtomicUsize,
+    lr: AtomicUsize,
     enter_ns: AtomicU64,
-    exit_ns: AtomicU64,
-    frames: [AtomicUsize; MAX_FRAMES],
 }
 
 impl Slot {
     fn new() -> Self {
         Slot {
             state: AtomicU64::new(word(0, IDLE)),
+            wake: AtomicU32::new(0),
             tid: AtomicI32::new(0),
-            depth: AtomicUsize::new(0),
-            truncated: AtomicBool::new(false),
             pc: AtomicUsize::new(0),
+            sp: AtomicUsize::new(0),
+            fp: AtomicUsize::new(0),
+            lr: AtomicUsize::new(0),
             enter_ns: AtomicU64::new(0),
-            exit_ns: AtomicU64::new(0),
-            frames: [const { AtomicUsize::new(0) }; MAX_FRAMES],
         }
+    }
+
+    fn moves(&self, from: u64, to: u64) -> bool {
+        self.state.compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Wakes a parked handler after a phase change.
+    fn wake_handler(&self) {
+        self.wake.fetch_add(1, Ordering::Release);
+        sys::futex_wake_all(&self.wake);
     }
 }
 
 static CHUNKS: [OnceLock<Box<[Slot]>>; MAX_CHUNKS] = [const { OnceLock::new() }; MAX_CHUNKS];
 
-/// Bumped by every handler that finished; the dumper sleeps on it (futex).
+/// Bumped by every handler that parked or gave up; the collector sleeps on it (futex).
 pub(crate) static ANSWERS: AtomicU32 = AtomicU32::new(0);
 
 static GENERATION: AtomicU32 = AtomicU32::new(0);
-
-/// Which unwinder handlers use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unwinder {
-    /// DWARF call frame information through libgcc.
-    Dwarf,
-    /// Frame-pointer chain from the interrupted registers.
-    FramePointers,
-}
-
-static UNWINDER: AtomicU8 = AtomicU8::new(0);
-
-pub(crate) fn set_unwinder(u: Unwinder) {
-    UNWINDER.store(matches!(u, Unwinder::Dwarf) as u8, Ordering::Relaxed);
-}
 
 /// A fresh, non-zero generation for one dump.
 pub(crate) fn next_generation() -> u32 {
@@ -111,109 +129,94 @@ fn slot(index: usize) -> Option<&'static Slot> {
     CHUNKS.get(index / CHUNK)?.get()?.get(index % CHUNK)
 }
 
-/// Arms slot `index` for `generation`. Fails when a late handler is still writing into it.
+/// Arms slot `index` for `generation`. Fails while a handler of an earlier
+/// dump is still inside it.
 pub(crate) fn arm(index: usize, generation: u32) -> bool {
     let Some(s) = slot(index) else { return false };
     let cur = s.state.load(Ordering::Acquire);
-    if phase(cur) == WRITING {
+    if matches!(phase(cur), WRITING | PARKED | READING) {
         return false;
     }
-    s.state.compare_exchange(cur, word(generation, ARMED), Ordering::AcqRel, Ordering::Relaxed).is_ok()
+    s.moves(cur, word(generation, ARMED))
 }
 
-/// Returns a slot to idle after its signal could not be sent.
-pub(crate) fn disarm(index: usize, generation: u32) {
-    if let Some(s) = slot(index) {
-        let _ = s.state.compare_exchange(
-            word(generation, ARMED),
-            word(generation, IDLE),
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
-    }
+/// Returns an armed slot to idle: its signal could not be sent, or its
+/// thread did not answer in time. False when the handler claimed it meanwhile.
+pub(crate) fn cancel(index: usize, generation: u32) -> bool {
+    slot(index).is_some_and(|s| s.moves(word(generation, ARMED), word(generation, IDLE)))
 }
 
 /// Where one armed slot stands.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Progress {
+    /// Signalled, the handler has not run yet.
     Waiting,
+    /// The handler is storing its registers.
     Writing,
-    Done,
-    /// Re-armed or lost: should not happen while the caller holds the capture lock.
-    Lost,
+    /// The handler waits for its stack to be copied.
+    Parked,
+    /// Copied (by [`copy_stack`]); or the handler gave up, or the slot was lost.
+    Finished,
 }
 
 pub(crate) fn progress(index: usize, generation: u32) -> Progress {
-    let Some(s) = slot(index) else {
-        return Progress::Lost;
-    };
+    let Some(s) = slot(index) else { return Progress::Finished };
     let cur = s.state.load(Ordering::Acquire);
     match cur {
         c if c == word(generation, ARMED) => Progress::Waiting,
         c if c == word(generation, WRITING) => Progress::Writing,
-        c if c == word(generation, DONE) => Progress::Done,
-        _ => Progress::Lost,
+        c if c == word(generation, PARKED) => Progress::Parked,
+        _ => Progress::Finished,
     }
 }
 
-/// Withdraws an armed slot whose thread did not answer in time. Returns false
-/// when the handler claimed it meanwhile (then wait for it or give up).
-pub(crate) fn cancel(index: usize, generation: u32) -> bool {
-    slot(index).is_some_and(|s| {
-        s.state
-            .compare_exchange(
-                word(generation, ARMED),
-                word(generation, IDLE),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-    })
-}
-
-/// What a handler recorded.
-#[derive(Debug, Clone)]
-pub(crate) struct Recorded {
+/// What the collector took from a parked thread.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Taken {
     pub tid: i32,
-    /// Instruction pointers, innermost first, handler frames removed.
-    pub frames: Vec<usize>,
-    pub truncated: bool,
-    /// Time spent inside the handler.
+    pub regs: Registers,
+    /// Bytes of stack copied, from `regs.sp` up.
+    pub len: usize,
+    /// How long the thread was held, from its handler's start to its release.
     pub pause_ns: u64,
 }
 
-/// Copies a `DONE` slot out and returns it to idle.
-pub(crate) fn take(index: usize, generation: u32) -> Option<Recorded> {
+/// Copies the stack of the thread parked in slot `index` into `buf` (at
+/// most `limit(sp)` bytes) and releases the thread. `None` when it is not
+/// parked or gave up during the copy. Allocation-free.
+pub(crate) fn copy_stack(
+    index: usize,
+    generation: u32,
+    buf: &mut [u8],
+    limit: impl Fn(usize) -> usize,
+) -> Option<Taken> {
     let s = slot(index)?;
-    if s.state.load(Ordering::Acquire) != word(generation, DONE) {
+    if !s.moves(word(generation, PARKED), word(generation, READING)) {
         return None;
     }
-    let depth = s.depth.load(Ordering::Relaxed).min(MAX_FRAMES);
-    let raw: Vec<usize> = s.frames[..depth].iter().map(|f| f.load(Ordering::Relaxed)).collect();
-    let pc = s.pc.load(Ordering::Relaxed);
-    let rec = Recorded {
-        tid: s.tid.load(Ordering::Relaxed),
-        frames: strip_handler_frames(raw, pc),
-        truncated: s.truncated.load(Ordering::Relaxed),
-        pause_ns: s.exit_ns.load(Ordering::Relaxed).saturating_sub(s.enter_ns.load(Ordering::Relaxed)),
+    let regs = Registers {
+        pc: s.pc.load(Ordering::Relaxed),
+        sp: s.sp.load(Ordering::Relaxed),
+        fp: s.fp.load(Ordering::Relaxed),
+        lr: s.lr.load(Ordering::Relaxed),
     };
-    s.state.store(word(generation, IDLE), Ordering::Release);
-    Some(rec)
+    let want = limit(regs.sp).min(buf.len());
+    let len = buf.get_mut(..want).map_or(0, |b| sys::read_into(regs.sp, b));
+    let copied = s.moves(word(generation, READING), word(generation, DONE));
+    let pause_ns = sys::monotonic_ns().saturating_sub(s.enter_ns.load(Ordering::Relaxed));
+    s.wake_handler();
+    copied.then(|| Taken { tid: s.tid.load(Ordering::Relaxed), regs, len, pause_ns })
 }
 
-/// DWARF unwinding starts inside the handler; the interrupted frame is the one
-/// whose instruction pointer equals the interrupted `pc`. Drop what precedes it.
-fn strip_handler_frames(mut frames: Vec<usize>, pc: usize) -> Vec<usize> {
-    if pc == 0 {
-        return frames;
-    }
-    match frames.iter().position(|&ip| ip == pc) {
-        Some(k) => {
-            frames.drain(..k);
+/// Returns a finished slot to idle so a later dump can arm it.
+pub(crate) fn retire(index: usize, generation: u32) {
+    if let Some(s) = slot(index) {
+        for done in [DONE, GAVE_UP] {
+            if s.moves(word(generation, done), word(generation, IDLE)) {
+                return;
+            }
         }
-        None => frames.insert(0, pc),
     }
-    frames
 }
 
 /// The capture handler's sink: the handler delivers each interrupted thread here.
@@ -222,94 +225,57 @@ pub(crate) struct Slots;
 
 impl SignalSink for Slots {
     fn on_signal(i: Interrupted) {
-        record(i);
+        park(i);
     }
 }
 
 /// The handler body. Async-signal-safe: atomics and syscalls only.
-fn record(i: Interrupted) {
+fn park(i: Interrupted) {
     if !i.from_self {
         return;
     }
     let generation = (i.value >> 32) as u32;
-    let Some(s) = slot((i.value & 0xffff_ffff) as usize) else {
-        return;
-    };
-    if s.state
-        .compare_exchange(
-            word(generation, ARMED),
-            word(generation, WRITING),
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        )
-        .is_err()
-    {
+    let Some(s) = slot((i.value & 0xffff_ffff) as usize) else { return };
+    if !s.moves(word(generation, ARMED), word(generation, WRITING)) {
         return;
     }
-    s.enter_ns.store(sys::monotonic_ns(), Ordering::Relaxed);
+    let entered = sys::monotonic_ns();
+    s.enter_ns.store(entered, Ordering::Relaxed);
     s.tid.store(sys::gettid(), Ordering::Relaxed);
-    s.pc.store(i.pc, Ordering::Relaxed);
-    let (depth, truncated) =
-        if UNWINDER.load(Ordering::Relaxed) == 1 { record_dwarf(s) } else { record_frame_pointers(s, &i) };
-    s.depth.store(depth, Ordering::Relaxed);
-    s.truncated.store(truncated, Ordering::Relaxed);
-    s.exit_ns.store(sys::monotonic_ns(), Ordering::Relaxed);
-    s.state.store(word(generation, DONE), Ordering::Release);
+    s.pc.store(i.regs.pc, Ordering::Relaxed);
+    s.sp.store(i.regs.sp, Ordering::Relaxed);
+    s.fp.store(i.regs.fp, Ordering::Relaxed);
+    s.lr.store(i.regs.lr, Ordering::Relaxed);
+    s.state.store(word(generation, PARKED), Ordering::Release);
+    announce();
+    let park_until = entered.saturating_add(PARK_LIMIT.as_nanos() as u64);
+    let read_until = entered.saturating_add(READ_LIMIT.as_nanos() as u64);
+    loop {
+        // Read the wake count before the state: a change after this read
+        // bumps the count, so the futex wait below returns at once.
+        let seen = s.wake.load(Ordering::Acquire);
+        let now = sys::monotonic_ns();
+        let state = s.state.load(Ordering::Acquire);
+        let until = if state == word(generation, PARKED) {
+            if now >= park_until && s.moves(state, word(generation, GAVE_UP)) {
+                return announce();
+            }
+            park_until
+        } else if state == word(generation, READING) {
+            if now >= read_until && s.moves(state, word(generation, GAVE_UP)) {
+                return;
+            }
+            read_until
+        } else {
+            return; // copied (DONE), or no longer ours
+        };
+        let left = Duration::from_nanos(until.saturating_sub(now).max(1_000));
+        sys::futex_wait(&s.wake, seen, left.min(Duration::from_millis(10)));
+    }
+}
+
+/// Tells the collector a slot changed.
+fn announce() {
     ANSWERS.fetch_add(1, Ordering::Release);
     sys::futex_wake_all(&ANSWERS);
-}
-
-fn record_dwarf(s: &Slot) -> (usize, bool) {
-    let mut n = 0;
-    let mut truncated = false;
-    sys::dwarf_unwind(|ip| match s.frames.get(n) {
-        // The outermost frame of a thread reports pc 0: nothing to record.
-        _ if ip == 0 => false,
-        Some(f) => {
-            f.store(ip, Ordering::Relaxed);
-            n += 1;
-            true
-        }
-        None => {
-            truncated = true;
-            false
-        }
-    });
-    (n, truncated)
-}
-
-/// Largest distance between the interrupted stack pointer and a frame we trust.
-const MAX_STACK_SPAN: usize = 64 << 20;
-
-fn record_frame_pointers(s: &Slot, i: &Interrupted) -> (usize, bool) {
-    let mut n = 0;
-    let mut push = |ip: usize| match s.frames.get(n) {
-        Some(f) => {
-            f.store(ip, Ordering::Relaxed);
-            n += 1;
-            true
-        }
-        None => false,
-    };
-    push(i.pc);
-    let mut fp = i.fp;
-    loop {
-        let sane = fp != 0 && fp.is_multiple_of(8) && fp >= i.sp && fp.wrapping_sub(i.sp) < MAX_STACK_SPAN;
-        if !sane {
-            return (n, false);
-        }
-        let (Some(next), Some(ret)) = (sys::read_word(fp), sys::read_word(fp.wrapping_add(8))) else {
-            return (n, false);
-        };
-        if ret == 0 {
-            return (n, false);
-        }
-        if !push(ret) {
-            return (n, true);
-        }
-        if next <= fp {
-            return (n, false);
-        }
-        fp = next;
-    }
 }
