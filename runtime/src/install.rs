@@ -7,7 +7,8 @@
 //! 4. claim the capture signal and install its handler, before any thread
 //!    of the user's exists;
 //! 5. make a stray `SIGPROF` harmless;
-//! 6. start the `hotprof-sampler` thread (scopes, slow calls);
+//! 6. start the `hotprof-sampler` thread (scopes, slow calls) and the
+//!    `hotprof-symbols` thread (names for dumps);
 //! 7. with `#[hotprof::main]` only: the debug HTTP server, then the signal
 //!    thread (from here on `SIGUSR1` cannot kill the process), then the
 //!    ready line.
@@ -76,6 +77,9 @@ fn start_core(args: &MacroArgs, app: AppInfo) {
     sys::ignore_if_default(libc::SIGPROF);
     if let Err(e) = scope::sampler::start(|events| settled().write_slow_calls(events)) {
         error(&format!("cannot start the sampler thread: {e}; scope elapsed times and slow calls are off"));
+    }
+    if let Err(e) = capture.start_symbolizer() {
+        error(&format!("cannot start the symbolizer thread: {e}; dumps will show addresses only"));
     }
 }
 

@@ -39,7 +39,7 @@ pub use guard::{KindStats, Refusal, Refused, Stats};
 pub use http::router;
 pub use output::OutputError;
 pub use scope::{SlowCall, on_slow_call};
-pub use stacks::{SourceFrame, StackFrame, ThreadDump, ThreadInfo, ThreadStatus};
+pub use stacks::{ModuleOffset, SourceFrame, StackFrame, ThreadDump, ThreadInfo, ThreadStatus};
 pub use switch::{disable, enable, is_enabled};
 
 /// Dumps every thread of the process, like `SIGUSR1` does, and returns the dump

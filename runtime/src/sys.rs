@@ -338,3 +338,71 @@ pub(crate) fn ignore_if_default(sig: c_int) {
         unsafe { libc::signal(sig, libc::SIG_IGN) };
     }
 }
+
+/// Zeroed memory straight from `mmap`: pages become resident only when
+/// written, whatever global allocator the program uses (a wrapper that
+/// zeroes `alloc_zeroed` by hand would touch every page). Unmapped on drop.
+#[derive(Debug)]
+pub(crate) struct MappedBuf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by this value alone; moving it to another
+// thread moves that ownership, as with a Vec<u8>.
+unsafe impl Send for MappedBuf {}
+
+impl MappedBuf {
+    /// No memory at all.
+    pub(crate) fn empty() -> MappedBuf {
+        MappedBuf { ptr: std::ptr::NonNull::dangling().as_ptr(), len: 0 }
+    }
+
+    /// Maps `len` bytes of private, zeroed, not-yet-reserved memory.
+    pub(crate) fn new(len: usize) -> io::Result<MappedBuf> {
+        if len == 0 {
+            return Ok(MappedBuf::empty());
+        }
+        // SAFETY: an anonymous private mapping at an address of the kernel's
+        // choosing; no existing memory is affected.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(MappedBuf { ptr: ptr.cast(), len })
+    }
+}
+
+impl std::ops::Deref for MappedBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `ptr` is valid for `len` readable bytes (mapped in `new`,
+        // zero-filled by the kernel) until drop; dangling only when len is 0.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl std::ops::DerefMut for MappedBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only borrow.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for MappedBuf {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: exactly the range `new` mapped, unmapped once.
+            unsafe { libc::munmap(self.ptr.cast(), self.len) };
+        }
+    }
+}

@@ -3,6 +3,8 @@
 //! ```sh
 //! HOTPROF_RATE_BURST=1000 cargo run --release -p hotprof-examples --bin dump-bench -- --threads 1000 --malloc 16 --rounds 20
 //! ```
+//! `--churn N` adds N threads that each start and join short-lived threads
+//! in a loop, so threads come and go while dumps run.
 //! Prints one row per round: capture time (first signal to last answer), the
 //! longest pause inside one thread's handler, end-to-end time including
 //! symbolization and formatting, and the heap the dump added at its peak and
@@ -55,15 +57,19 @@ fn main() {
     let threads: usize = arg("--threads", 1000);
     let malloc: usize = arg("--malloc", 16);
     let rounds: usize = arg("--rounds", 10);
+    let churn: usize = arg("--churn", 0);
     for i in 0..threads.saturating_sub(malloc) {
         spawn_named(&format!("sleeper-{i}"), sleepy_worker);
     }
     for i in 0..malloc.min(threads) {
         spawn_named(&format!("malloc-{i}"), malloc_churn);
     }
+    for i in 0..churn {
+        spawn_named(&format!("churn-{i}"), thread_churn);
+    }
     std::thread::sleep(Duration::from_millis(500));
     let rss_before = rss_kib("VmRSS:");
-    println!("threads: {} ({malloc} in malloc), rounds: {rounds}", threads + 1);
+    println!("threads: {} ({malloc} in malloc, {churn} churning threads), rounds: {rounds}", threads + 1);
     println!(
         "| round | threads | captured | capture ms | max pause us | end-to-end ms | heap peak MiB | heap kept KiB |"
     );
@@ -108,4 +114,12 @@ fn main() {
         rss_kib("VmRSS:") / 1024,
         rss_kib("VmHWM:") / 1024
     );
+}
+
+/// Starts a thread that lives about a millisecond, joins it, and again.
+fn thread_churn() {
+    loop {
+        let short = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(1)));
+        let _ = short.join();
+    }
 }

@@ -148,6 +148,11 @@ impl Capture {
         Err(refused)
     }
 
+    /// Starts the symbolizer thread (install does, so every dump lists it).
+    pub(crate) fn start_symbolizer(&self) -> std::io::Result<()> {
+        lock(&self.collector).1.start()
+    }
+
     /// Counters of the guard, per trigger kind, and the merged signals.
     pub(crate) fn stats(&self) -> Stats {
         let mut stats = lock(&self.guard).0.snapshot(Instant::now());

@@ -199,9 +199,10 @@ mod tests {
                     source("app::inner", Some("src/a.rs"), Some(7)),
                     source("app::outer", Some("src/a.rs"), Some(20)),
                 ]),
+                module: None,
             },
-            StackFrame { pc: 0x2000, source: Arc::from(vec![source("??", None, None)]) },
-            StackFrame { pc: 0, source: Arc::from(vec![source("end", None, None)]) },
+            StackFrame { pc: 0x2000, source: Arc::from(vec![source("??", None, None)]), module: None },
+            StackFrame { pc: 0, source: Arc::from(vec![source("end", None, None)]), module: None },
         ];
         let captured = ThreadStatus::Captured { pause: Duration::ZERO, truncated: true };
         assert_eq!(

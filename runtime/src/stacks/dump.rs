@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::symbolize::{Lookup, ModuleOffset};
 use super::{RawCapture, SourceFrame, Symbolizer};
 
 /// Last line of every dump; a file without it is not a hotprof dump.
@@ -45,6 +46,9 @@ pub struct StackFrame {
     pub pc: usize,
     /// Source frames for `pc`, innermost inlined function first.
     pub source: Arc<[SourceFrame]>,
+    /// The file `pc` lies in and its address there, for symbolizing
+    /// elsewhere (e.g. against the unstripped copy of a stripped binary).
+    pub module: Option<ModuleOffset>,
 }
 
 /// One OS thread in a dump.
@@ -81,21 +85,29 @@ pub struct ThreadDump {
 
 impl ThreadDump {
     pub(crate) fn build(raw: RawCapture, header: Vec<(&'static str, String)>, sym: &mut Symbolizer) -> Self {
+        // The interrupted pc is looked up as is; return addresses (every other
+        // frame, and every frame of the dumping thread) one byte back.
+        let mut all: Vec<Lookup> = Vec::new();
+        for t in &raw.threads {
+            let exact_first = matches!(t.status, ThreadStatus::Captured { .. });
+            all.extend(
+                t.frames.iter().enumerate().map(|(i, &pc)| Lookup { pc, exact: exact_first && i == 0 }),
+            );
+        }
+        let mut resolved = sym.resolve_all(all).into_iter();
         let threads = raw
             .threads
             .into_iter()
             .map(|t| {
-                let exact_first = matches!(t.status, ThreadStatus::Captured { .. });
                 let frames = t
                     .frames
                     .iter()
-                    .enumerate()
-                    .map(|(i, &pc)| StackFrame { pc, source: sym.resolve(pc, exact_first && i == 0) })
+                    .zip(resolved.by_ref())
+                    .map(|(&pc, r)| StackFrame { pc, source: r.source, module: r.module })
                     .collect();
                 ThreadInfo { tid: t.tid, name: t.name, state: t.state, status: t.status, frames }
             })
             .collect();
-        sym.release();
         ThreadDump { header, threads, elapsed: raw.elapsed, sections: Vec::new() }
     }
 
@@ -196,6 +208,16 @@ fn write_thread(f: &mut fmt::Formatter<'_>, t: &ThreadInfo) -> fmt::Result {
     let note = t.status.note();
     writeln!(f, "thread {} \"{}\" [{}{note}]:", t.tid, t.name, t.state)?;
     for frame in &t.frames {
+        if let (Some(m), [s]) = (&frame.module, &*frame.source)
+            && s.function == "??"
+        {
+            // Unnamed here: where to look it up elsewhere.
+            let file = m.path.rsplit('/').next().unwrap_or(&m.path);
+            writeln!(f, "{file}+{:#x}", m.address)?;
+            let id = m.build_id.as_deref().map(|id| format!(" build-id={id}")).unwrap_or_default();
+            writeln!(f, "	{}{id} pc={:#x}", m.path, frame.pc)?;
+            continue;
+        }
         let last = frame.source.len().saturating_sub(1);
         for (i, s) in frame.source.iter().enumerate() {
             let inlined = if i < last { " (inlined)" } else { "" };

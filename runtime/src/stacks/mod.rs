@@ -4,6 +4,7 @@
 //! (`unwind.rs`) and symbolize, on the dumping thread.
 
 mod dump;
+mod modules;
 mod procfs;
 mod slots;
 mod symbolize;
@@ -15,8 +16,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use dump::{StackFrame, ThreadDump, ThreadInfo, ThreadStatus};
-pub use symbolize::SourceFrame;
 pub(crate) use symbolize::Symbolizer;
+pub use symbolize::{ModuleOffset, SourceFrame};
 pub(crate) use unwind::Unwinders;
 
 use crate::config::UnwinderChoice;
@@ -92,6 +93,9 @@ const WINDOW: usize = 256 << 10;
 const ARENA: usize = 512 << 20;
 /// Deepest stack a dump records; deeper ones are marked truncated.
 pub(crate) const MAX_FRAMES: usize = 128;
+/// Threads signalled and not yet served at any one time: more would flood
+/// the run queue with handlers and starve the collector that serves them.
+const IN_FLIGHT: usize = 64;
 /// Extra time granted to a handler that claimed its slot at the deadline.
 const WRITING_GRACE: Duration = Duration::from_millis(50);
 
@@ -110,47 +114,69 @@ struct Pending {
 pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut Unwinders) -> RawCapture {
     let start = Instant::now();
     let (mut threads, targets) = survey(setup.signal);
-    let maps = procfs::mappings();
     unwinders.refresh();
     let capacity = slots::ensure_capacity(targets.len());
-    let generation = slots::next_generation();
     let window = (ARENA / targets.len().max(1)).clamp(16 << 10, WINDOW);
-    let mut arena = vec![0u8; window * targets.len().min(capacity)];
-    let mut pending: Vec<Pending> = Vec::with_capacity(targets.len());
-    let mut failures: Vec<(usize, io::Error)> = Vec::with_capacity(targets.len());
+    let mut copies = Copies {
+        generation: slots::next_generation(),
+        maps: procfs::mappings(),
+        // Without the memory, stacks come out as their interrupted pc alone.
+        arena: sys::MappedBuf::new(window * targets.len().min(capacity))
+            .unwrap_or_else(|_| sys::MappedBuf::empty()),
+        window,
+        pending: Vec::with_capacity(targets.len()),
+        cursor: 0,
+        served: 0,
+    };
+    let mut failures: Vec<(usize, i32)> = Vec::with_capacity(targets.len());
+    slots::reset_parked();
     // From the first signal on, until every thread is released: atomics and
     // syscalls only, into memory allocated above (see slots.rs).
+    let mut next_slot = 0;
+    let deadline = start + timeout;
     for &ti in &targets {
-        let slot = pending.len();
-        if slot >= capacity || !slots::arm(slot, generation) {
-            failures.push((ti, io::Error::from_raw_os_error(libc::ENOSPC)));
+        copies.wait_below(IN_FLIGHT, deadline);
+        while next_slot < capacity && !slots::arm(next_slot, copies.generation) {
+            next_slot += 1; // a handler of an earlier dump is still in it
+        }
+        if next_slot >= capacity {
+            failures.push((ti, libc::ENOSPC));
             continue;
         }
-        match sys::queue_signal_to_thread(threads[ti].tid, setup.signal, slots::payload(slot, generation)) {
-            Ok(()) => pending.push(Pending { thread: ti, slot, taken: None }),
+        let slot = next_slot;
+        match sys::queue_signal_to_thread(
+            threads[ti].tid,
+            setup.signal,
+            slots::payload(slot, copies.generation),
+        ) {
+            Ok(()) => {
+                copies.pending.push(Pending { thread: ti, slot, taken: None });
+                next_slot += 1;
+            }
             Err(e) => {
-                slots::cancel(slot, generation);
-                failures.push((ti, e));
+                slots::cancel(slot, copies.generation);
+                failures.push((ti, e.raw_os_error().unwrap_or(0)));
             }
         }
+        copies.serve_parked(); // the early ones need not wait for the last signal
     }
-    let limit = |sp: usize| procfs::mapping_end(&maps, sp).map_or(0, |end| end - sp);
-    serve(&mut pending, generation, &mut arena, window, &limit, start + timeout);
+    copies.serve_until(deadline);
     // Every thread is released now; allocation is fine again.
-    for (ti, e) in failures {
-        threads[ti].status = if e.raw_os_error() == Some(libc::ENOSPC) {
-            ThreadStatus::NotSignalled { reason: format!("over {} threads", slots::MAX_SLOTS) }
-        } else if e.raw_os_error() == Some(libc::ESRCH) {
-            ThreadStatus::NotSignalled { reason: "exited".to_string() } // dropped below
-        } else {
-            ThreadStatus::NotSignalled { reason: describe_send_error(&e) }
+    for (ti, errno) in failures {
+        threads[ti].status = ThreadStatus::NotSignalled {
+            reason: match errno {
+                libc::ENOSPC => format!("over {} threads", slots::MAX_SLOTS),
+                libc::ESRCH => EXITED.to_string(), // dropped below
+                libc::EAGAIN => "signal queue full (RLIMIT_SIGPENDING)".to_string(),
+                _ => io::Error::from_raw_os_error(errno).to_string(),
+            },
         };
     }
-    for p in &pending {
+    for p in &copies.pending {
         let t = &mut threads[p.thread];
         match p.taken {
             Some(taken) if taken.tid == t.tid => {
-                let bytes = &arena[p.slot * window..][..taken.len];
+                let bytes = copies.arena.get(p.slot * window..p.slot * window + taken.len).unwrap_or(&[]);
                 let copy = StackCopy { start: taken.regs.sp, bytes };
                 let unwound = match setup.unwinder {
                     Unwinder::Dwarf => unwinders.dwarf(taken.regs, copy, MAX_FRAMES),
@@ -164,10 +190,133 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
             }
             _ => mark_not_answering(t),
         }
-        slots::retire(p.slot, generation);
+        slots::retire(p.slot, copies.generation);
     }
-    threads.retain(|t| !matches!(&t.status, ThreadStatus::NotSignalled { reason } if reason == "exited"));
+    threads.retain(|t| !matches!(&t.status, ThreadStatus::NotSignalled { reason } if reason == EXITED));
     RawCapture { threads, elapsed: start.elapsed() }
+}
+
+/// The reason of a thread that exited before its signal was sent.
+const EXITED: &str = "exited";
+
+/// The copying side of one capture: what it signalled and where the copies go.
+struct Copies {
+    generation: u32,
+    /// This process's mappings, sorted: a stack is copied up to the end of its own.
+    maps: Vec<(usize, usize)>,
+    /// One window per slot.
+    arena: sys::MappedBuf,
+    window: usize,
+    /// Sorted by slot.
+    pending: Vec<Pending>,
+    /// How far the parked list has been read.
+    cursor: usize,
+    /// Pending threads whose stack was copied.
+    served: usize,
+}
+
+impl Copies {
+    /// Copies the stack of `p`'s thread if it is parked. Allocation-free.
+    fn take(&mut self, i: usize) {
+        let Some(p) = self.pending.get_mut(i) else { return };
+        if p.taken.is_some() {
+            return;
+        }
+        let maps = &self.maps;
+        let limit = |sp: usize| procfs::mapping_end(maps, sp).map_or(0, |end| end - sp);
+        let range = p.slot * self.window..(p.slot + 1) * self.window;
+        if let Some(buf) = self.arena.get_mut(range) {
+            p.taken = slots::copy_stack(p.slot, self.generation, buf, limit);
+            self.served += usize::from(p.taken.is_some());
+        }
+    }
+
+    /// Serves every thread that parked since the last call. Allocation-free.
+    fn serve_parked(&mut self) {
+        let mut cursor = self.cursor;
+        let mut parked = [0usize; 64];
+        loop {
+            let mut n = 0;
+            slots::drain_parked(&mut cursor, |slot| {
+                if n < parked.len() {
+                    parked[n] = slot;
+                    n += 1;
+                }
+            });
+            for &slot in &parked[..n] {
+                if let Ok(i) = self.pending.binary_search_by_key(&slot, |p| p.slot) {
+                    self.take(i);
+                }
+            }
+            if n < parked.len() {
+                break;
+            }
+        }
+        self.cursor = cursor;
+    }
+
+    /// Serves threads until fewer than `n` signalled ones may still park, or the deadline.
+    fn wait_below(&mut self, n: usize, deadline: Instant) {
+        while self.pending.len() - self.served >= n {
+            let seen = slots::ANSWERS.load(std::sync::atomic::Ordering::Acquire);
+            let before = self.served;
+            self.serve_parked();
+            if self.served > before {
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline || self.open() < n {
+                return;
+            }
+            sys::futex_wait(&slots::ANSWERS, seen, (deadline - now).min(Duration::from_millis(10)));
+        }
+    }
+
+    /// Serves threads as they park until all are served or the deadline;
+    /// then withdraws the signals not yet answered. Allocation-free.
+    fn serve_until(&mut self, deadline: Instant) {
+        loop {
+            let seen = slots::ANSWERS.load(std::sync::atomic::Ordering::Acquire);
+            let before = self.served;
+            self.serve_parked();
+            let idle = self.served == before; // only then look for handlers that gave up
+            if self.served == self.pending.len() || Instant::now() >= deadline || (idle && self.open() == 0) {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            sys::futex_wait(&slots::ANSWERS, seen, left.min(Duration::from_millis(10)));
+        }
+        // The deadline: withdraw what was not answered; a handler caught
+        // storing its registers gets a short grace to park.
+        let grace = Instant::now() + WRITING_GRACE;
+        for i in 0..self.pending.len() {
+            loop {
+                let p = self.pending[i];
+                if p.taken.is_some() {
+                    break;
+                }
+                match slots::progress(p.slot, self.generation) {
+                    Progress::Waiting if slots::cancel(p.slot, self.generation) => break,
+                    Progress::Parked => {
+                        self.take(i);
+                        break;
+                    }
+                    Progress::Finished => break,
+                    Progress::Waiting | Progress::Writing if Instant::now() < grace => std::hint::spin_loop(),
+                    Progress::Waiting | Progress::Writing => break,
+                }
+            }
+        }
+    }
+
+    /// Signalled threads that may still park (the handler has not run, is
+    /// storing, or is parked), not counting those that gave up.
+    fn open(&self) -> usize {
+        let open = |p: &&Pending| {
+            p.taken.is_none() && slots::progress(p.slot, self.generation) != Progress::Finished
+        };
+        self.pending.iter().filter(open).count()
+    }
 }
 
 /// Every thread of the process, and the indexes of those to signal: not
@@ -199,63 +348,6 @@ fn survey(signal: c_int) -> (Vec<RawThread>, Vec<usize>) {
         threads.push(t);
     }
     (threads, targets)
-}
-
-/// Copies the stack of each thread as it parks, until all are served or the
-/// deadline passes; then withdraws the signals not yet answered. Allocation-free.
-fn serve(
-    pending: &mut [Pending],
-    generation: u32,
-    arena: &mut [u8],
-    window: usize,
-    limit: &dyn Fn(usize) -> usize,
-    deadline: Instant,
-) {
-    let take = |p: &mut Pending, arena: &mut [u8]| {
-        if let Some(buf) = arena.get_mut(p.slot * window..(p.slot + 1) * window) {
-            p.taken = slots::copy_stack(p.slot, generation, buf, limit);
-        }
-    };
-    loop {
-        let seen = slots::ANSWERS.load(std::sync::atomic::Ordering::Acquire);
-        let mut open = false;
-        for p in pending.iter_mut().filter(|p| p.taken.is_none()) {
-            match slots::progress(p.slot, generation) {
-                Progress::Parked => take(p, arena),
-                Progress::Waiting | Progress::Writing => open = true,
-                Progress::Finished => {}
-            }
-        }
-        let now = Instant::now();
-        if !open || now >= deadline {
-            break;
-        }
-        sys::futex_wait(&slots::ANSWERS, seen, (deadline - now).min(Duration::from_millis(10)));
-    }
-    // The deadline: withdraw what was not answered; a handler caught storing
-    // its registers gets a short grace to park.
-    let grace = Instant::now() + WRITING_GRACE;
-    for p in pending.iter_mut().filter(|p| p.taken.is_none()) {
-        loop {
-            match slots::progress(p.slot, generation) {
-                Progress::Waiting if slots::cancel(p.slot, generation) => break,
-                Progress::Parked => {
-                    take(p, arena);
-                    break;
-                }
-                Progress::Finished => break,
-                Progress::Waiting | Progress::Writing if Instant::now() < grace => std::hint::spin_loop(),
-                Progress::Waiting | Progress::Writing => break,
-            }
-        }
-    }
-}
-
-fn describe_send_error(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(libc::EAGAIN) => "signal queue full (RLIMIT_SIGPENDING)".to_string(),
-        _ => e.to_string(),
-    }
 }
 
 fn mark_not_answering(t: &mut RawThread) {

@@ -6,8 +6,8 @@
 //!    the slot's index and generation;
 //! 2. the target thread's handler, on its alternate signal stack, claims the
 //!    slot by compare-and-swap (`ARMED -> WRITING`), stores its tid and
-//!    interrupted registers, publishes `PARKED`, wakes the collector and
-//!    waits on the slot's `wake` word;
+//!    interrupted registers, publishes `PARKED`, appends the slot to the
+//!    parked list, wakes the collector and waits on the slot's `wake` word;
 //! 3. the collector claims a parked slot (`PARKED -> READING`), copies the
 //!    thread's stack from the stack pointer up with `process_vm_readv`, then
 //!    publishes `DONE` and wakes the handler, which returns;
@@ -36,9 +36,9 @@ const MAX_CHUNKS: usize = 64;
 pub(crate) const MAX_SLOTS: usize = CHUNK * MAX_CHUNKS;
 
 /// Longest a handler waits for the collector to start copying its stack.
-pub(crate) const PARK_LIMIT: Duration = Duration::from_millis(250);
+pub(crate) const PARK_LIMIT: Duration = Duration::from_secs(1);
 /// Longest a handler waits in all, copy included.
-const READ_LIMIT: Duration = Duration::from_secs(1);
+const READ_LIMIT: Duration = Duration::from_secs(2);
 
 const IDLE: u32 = 0;
 const ARMED: u32 = 1;
@@ -103,6 +103,40 @@ static CHUNKS: [OnceLock<Box<[Slot]>>; MAX_CHUNKS] = [const { OnceLock::new() };
 /// Bumped by every handler that parked or gave up; the collector sleeps on it (futex).
 pub(crate) static ANSWERS: AtomicU32 = AtomicU32::new(0);
 
+/// The slots whose handler parked, in the order they did, as `slot + 1`
+/// (0: a handler took the place and is about to fill it). Reset by the
+/// collector before each dump's first signal.
+static PARKED_LIST: OnceLock<Box<[AtomicU32]>> = OnceLock::new();
+static PARKED_LEN: AtomicUsize = AtomicUsize::new(0);
+
+fn parked_list() -> &'static [AtomicU32] {
+    PARKED_LIST.get_or_init(|| (0..MAX_SLOTS).map(|_| AtomicU32::new(0)).collect())
+}
+
+/// Empties the parked list for a new dump (before its first signal).
+pub(crate) fn reset_parked() {
+    let list = parked_list();
+    let len = PARKED_LEN.swap(0, Ordering::AcqRel).min(list.len());
+    for entry in &list[..len] {
+        entry.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Reads the parked list from `*cursor` on: calls `f` with each slot that
+/// parked since, advancing the cursor. Allocation-free.
+pub(crate) fn drain_parked(cursor: &mut usize, mut f: impl FnMut(usize)) {
+    let Some(list) = PARKED_LIST.get() else { return };
+    let len = PARKED_LEN.load(Ordering::Acquire).min(list.len());
+    while *cursor < len {
+        let v = list[*cursor].load(Ordering::Acquire);
+        if v == 0 {
+            return; // its handler has not filled it yet; read it next time
+        }
+        *cursor += 1;
+        f(v as usize - 1);
+    }
+}
+
 static GENERATION: AtomicU32 = AtomicU32::new(0);
 
 /// A fresh, non-zero generation for one dump.
@@ -118,6 +152,7 @@ pub(crate) fn next_generation() -> u32 {
 /// Allocates chunks (on the calling thread, never in a handler) until at least
 /// `n` slots exist or the cap is reached; returns how many slots exist.
 pub(crate) fn ensure_capacity(n: usize) -> usize {
+    parked_list();
     let chunks = n.div_ceil(CHUNK).min(MAX_CHUNKS);
     for chunk in CHUNKS.iter().take(chunks) {
         chunk.get_or_init(|| (0..CHUNK).map(|_| Slot::new()).collect());
@@ -247,6 +282,12 @@ fn park(i: Interrupted) {
     s.fp.store(i.regs.fp, Ordering::Relaxed);
     s.lr.store(i.regs.lr, Ordering::Relaxed);
     s.state.store(word(generation, PARKED), Ordering::Release);
+    if let Some(list) = PARKED_LIST.get() {
+        let at = PARKED_LEN.fetch_add(1, Ordering::AcqRel);
+        if let Some(entry) = list.get(at) {
+            entry.store(((i.value & 0xffff_ffff) as u32).wrapping_add(1), Ordering::Release);
+        }
+    }
     announce();
     let park_until = entered.saturating_add(PARK_LIMIT.as_nanos() as u64);
     let read_until = entered.saturating_add(READ_LIMIT.as_nanos() as u64);

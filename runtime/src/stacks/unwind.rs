@@ -8,11 +8,10 @@
 
 use framehop::{CacheNative, FrameAddress, MayAllocateDuringUnwind, Module, Unwinder, UnwinderNative};
 
+use super::modules::{Modules, PF_X, PT_LOAD};
 use crate::sys::{self, LoadedObject, Registers, Segment};
 
-const PT_LOAD: u32 = 1;
 const PT_GNU_EH_FRAME: u32 = 0x6474_e550;
-const PF_X: u32 = 1;
 
 /// A stack copy: the bytes from `start` (the interrupted stack pointer) upwards.
 #[derive(Debug, Clone, Copy)]
@@ -43,38 +42,35 @@ pub(crate) struct Unwound {
 pub(crate) struct Unwinders {
     dwarf: UnwinderNative<Vec<u8>, MayAllocateDuringUnwind>,
     cache: CacheNative<MayAllocateDuringUnwind>,
-    /// The loader's (loads, unloads) when the modules were read.
-    counts: Option<(u64, u64)>,
+    modules: Modules,
 }
 
 impl std::fmt::Debug for Unwinders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Unwinders").field("counts", &self.counts).finish_non_exhaustive()
+        f.debug_struct("Unwinders").field("modules", &self.modules.list.len()).finish_non_exhaustive()
     }
 }
 
 impl Default for Unwinders {
     fn default() -> Self {
-        Unwinders { dwarf: UnwinderNative::new(), cache: CacheNative::new(), counts: None }
+        Unwinders { dwarf: UnwinderNative::new(), cache: CacheNative::new(), modules: Modules::default() }
     }
 }
 
 impl Unwinders {
     /// Reads the unwind tables again if objects were loaded or unloaded since.
     pub(crate) fn refresh(&mut self) {
-        let (objects, counts) = sys::loaded_objects();
-        if self.counts == Some(counts) {
+        if !self.modules.refresh() {
             return;
         }
         let mut dwarf = UnwinderNative::new();
-        for object in &objects {
-            if let Some(module) = module(object) {
+        for loaded in &self.modules.list {
+            if let Some(module) = module(&loaded.object) {
                 dwarf.add_module(module);
             }
         }
         self.dwarf = dwarf;
         self.cache = CacheNative::new();
-        self.counts = Some(counts);
     }
 
     /// Unwinds with DWARF CFI from `regs` over `stack`, at most `max` frames.
