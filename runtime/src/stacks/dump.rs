@@ -15,7 +15,7 @@ pub const END_MARKER: &str = "-- end of hotprof thread dump --";
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ThreadStatus {
-    /// Its handler recorded the stack; `pause` is the time it spent in the handler.
+    /// Its stack was copied; `pause` is how long its handler held it (until the copy).
     Captured {
         /// Time the thread spent inside the capture handler.
         pause: Duration,
