@@ -83,3 +83,89 @@ fn a_stripped_binary_keeps_file_addresses_and_its_build_id() {
     let named = String::from_utf8_lossy(&named.stdout);
     assert!(named.contains("sleepy_worker"), "addr2line on the unstripped binary:\n{named}\n{text}");
 }
+
+/// The goroutine profile (`/debug/pprof/goroutine`, every thread's stack) of
+/// `bin`, saved to `dir`, and the binary's GNU build ID per `readelf -n`.
+fn goroutine_profile(bin: &Path, dir: &Path) -> (PathBuf, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    let svc = Service::start_bin(bin.to_str().unwrap(), dir, &[], &[("HOTPROF_HTTP", "127.0.0.1:0")]);
+    let addr = announced_addr(&svc, "debug HTTP server on http://");
+    let answer = get(addr, "/debug/pprof/goroutine");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let file = dir.join("goroutine.pb.gz");
+    std::fs::write(&file, &answer.body).unwrap();
+    let notes = Command::new("readelf").arg("-n").arg(bin).output().unwrap();
+    let notes = String::from_utf8_lossy(&notes.stdout);
+    let build_id = notes.split("Build ID: ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    (file, build_id)
+}
+
+fn go_pprof(args: &[&str], env: &[(&str, &Path)]) -> String {
+    // Local symbolization only: a profile never makes pprof fetch anything.
+    let mut cmd = Command::new("go");
+    cmd.arg("tool").arg("pprof").args(args).env("PPROF_TMPDIR", env!("CARGO_TARGET_TMPDIR"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("go tool pprof");
+    assert!(out.status.success(), "go tool pprof {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn profiles_carry_mappings_build_ids_addresses_and_inline_lines() {
+    let bin = production_demo();
+    let (profile, build_id) = goroutine_profile(bin, &fresh_dir("go-grade"));
+    let p = profile.to_str().unwrap();
+    let raw = go_pprof(&["-raw", p], &[]);
+    let mappings = raw.split("Mappings").nth(1).unwrap_or_else(|| panic!("no mappings:\n{raw}"));
+    assert!(mappings.contains(&build_id), "the binary's build ID {build_id}:\n{raw}");
+    let locations = raw.split("Locations").nth(1).unwrap().split("Mappings").next().unwrap();
+    // `     5: 0x55d0f2a1b2c3 M=1 hotprof_examples::sleepy_worker ...`, then
+    // indented lines for the functions inlined at the same address.
+    let addressed = locations
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1).is_some_and(|a| a.starts_with("0x") && a != "0x0"));
+    assert!(addressed.count() > 10, "real addresses:\n{locations}");
+    let mut inline_groups = 0;
+    let lines: Vec<&str> = locations.lines().collect();
+    for pair in lines.windows(2) {
+        if pair[0].contains(": 0x") && !pair[1].contains(": 0x") && !pair[1].trim().is_empty() {
+            inline_groups += 1;
+        }
+    }
+    assert!(inline_groups > 0, "inlined functions grouped under one address:\n{locations}");
+    assert!(locations.contains("<"), "Rust names keep their <...>:\n{locations}");
+
+    let top = go_pprof(&["-noinlines", "-top", p], &[]);
+    assert!(top.contains("hotprof_examples::sleepy_worker"), "{top}");
+    let traces = go_pprof(&["-traces", p], &[]);
+    assert!(traces.contains("hotprof_examples::sleepy_worker"), "{traces}");
+    // Not checked: `-disasm`. Go 1.19's pprof (Debian 12's golang-go) panics
+    // disassembling any binary whose code segment's address and file offset
+    // differ, as rust-lld lays them out (docs/formats.md#pprof).
+}
+
+#[test]
+fn a_profile_of_a_stripped_binary_is_symbolized_with_the_unstripped_one() {
+    let dir = fresh_dir("stripped-profile");
+    let (stripped_dir, debug_dir) = (dir.join("shipped"), dir.join("debug"));
+    std::fs::create_dir_all(&stripped_dir).unwrap();
+    std::fs::create_dir_all(&debug_dir).unwrap();
+    // Ship the stripped copy; keep the unstripped one, same name, as the build artifact.
+    let shipped = stripped_dir.join("demo-service");
+    assert!(Command::new("strip").arg("-o").arg(&shipped).arg(production_demo()).status().unwrap().success());
+    std::fs::copy(production_demo(), debug_dir.join("demo-service")).unwrap();
+    let (profile, build_id) = goroutine_profile(&shipped, &dir.join("run"));
+    let p = profile.to_str().unwrap();
+    let raw = go_pprof(&["-raw", "-symbolize=none", p], &[]);
+    assert!(raw.contains(&build_id), "{raw}");
+    let top = go_pprof(&["-top", "-symbolize=none", p], &[]);
+    assert!(!top.contains("sleepy_worker"), "nothing names it in the stripped binary:\n{top}");
+    // The unstripped binary, given to pprof, names the frames the stripped
+    // one could not. (Go 1.19's pprof ignores it when found through
+    // PPROF_BINARY_PATH, reading no build ID from it; see docs/formats.md.)
+    let unstripped = debug_dir.join("demo-service");
+    let named = go_pprof(&["-traces", unstripped.to_str().unwrap(), p], &[]);
+    assert!(named.contains("waiting_worker") && named.contains("spinning_worker"), "{named}");
+}

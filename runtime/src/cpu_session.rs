@@ -10,7 +10,7 @@ use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::guard::Refused;
-use crate::pprof_proto::{ProfileBuilder, ProtoFrame};
+use crate::pprof_proto::{ProfileBuilder, ProtoFrame, ProtoLine};
 use crate::{switch, sys};
 
 /// Libraries pprof's sampler skips when DWARF unwinding is not signal-safe
@@ -156,14 +156,23 @@ type Stack = (String, Vec<ProtoFrame>);
 fn stacks(report: &pprof::Report) -> BTreeMap<Stack, isize> {
     let mut out: BTreeMap<Stack, isize> = BTreeMap::new();
     for (frames, count) in &report.data {
+        // One frame per sampled address, its inlined functions as lines.
+        // pprof-rs keeps no address, only the names it resolved.
         let mut stack: Vec<ProtoFrame> = frames
             .frames
             .iter()
-            .flatten()
-            .map(|s| ProtoFrame {
-                function: s.name(),
-                file: s.filename().into_owned(),
-                line: i64::from(s.lineno.unwrap_or(0)),
+            .map(|symbols| ProtoFrame {
+                address: 0,
+                lines: symbols
+                    .iter()
+                    .map(|s| ProtoLine {
+                        function: s.name(),
+                        system_name: s.sys_name().into_owned(),
+                        file: s.filename().into_owned(),
+                        line: i64::from(s.lineno.unwrap_or(0)),
+                    })
+                    .collect(),
+                mapping: None,
             })
             .collect();
         strip_profiler_frames(&mut stack);
@@ -176,12 +185,13 @@ fn stacks(report: &pprof::Report) -> BTreeMap<Stack, isize> {
 /// (and the unwinder's) come first. They are not the program's; drop them.
 fn strip_profiler_frames(stack: &mut Vec<ProtoFrame>) {
     const LOOK: usize = 12;
+    let named = |f: &ProtoFrame, p: &dyn Fn(&str) -> bool| f.lines.iter().any(|l| p(&l.function));
     let is_profiler =
-        |f: &ProtoFrame| f.function.contains("pprof::") || f.function.contains("perf_signal_handler");
+        |f: &ProtoFrame| named(f, &|n| n.contains("pprof::") || n.contains("perf_signal_handler"));
     if let Some(last) = stack.iter().take(LOOK).rposition(is_profiler) {
         let mut cut = last + 1;
         // The signal return trampoline, when the unwinder reports it.
-        if stack.get(cut).is_some_and(|f| f.function == "__restore_rt") {
+        if stack.get(cut).is_some_and(|f| named(f, &|n| n == "__restore_rt")) {
             cut += 1;
         }
         stack.drain(..cut);
@@ -193,9 +203,9 @@ fn folded(stacks: &BTreeMap<Stack, isize>) -> String {
     let mut out = String::new();
     for ((thread, frames), count) in stacks {
         out.push_str(&fold_name(thread));
-        for f in frames.iter().rev() {
+        for line in frames.iter().rev().flat_map(|f| f.lines.iter().rev()) {
             out.push(';');
-            out.push_str(&fold_name(&f.function));
+            out.push_str(&fold_name(&line.function));
         }
         let _ = writeln!(out, " {count}");
     }
@@ -253,7 +263,7 @@ mod tests {
     use super::*;
 
     fn frame(name: &str) -> ProtoFrame {
-        ProtoFrame { function: name.into(), file: String::new(), line: 0 }
+        ProtoFrame::logical(name, "", 0)
     }
 
     #[test]
@@ -279,5 +289,9 @@ mod tests {
         let mut stacks = BTreeMap::new();
         stacks.insert(("worker;1".to_string(), vec![frame("inner"), frame("outer")]), 3);
         assert_eq!(folded(&stacks), "worker:1;outer;inner 3\n");
+        let mut inlined = frame("caller");
+        inlined.lines.insert(0, frame("callee").lines[0].clone());
+        stacks.insert(("t".to_string(), vec![inlined]), 1);
+        assert!(folded(&stacks).contains("t;caller;callee 1\n"), "inlined functions fold callee last");
     }
 }

@@ -1,6 +1,15 @@
-//! Writes gzipped pprof protobuf (`profile.proto`, as read by `go tool pprof`,
-//! Pyroscope, Parca and Speedscope) for profiles hotprof builds itself.
-//! Only the fields we use are encoded; the wire format is plain protobuf.
+//! Gzipped pprof protobuf for every profile hotprof writes, built from the
+//! generated `profile.proto` types (the `pprof` crate's prost codec), as
+//! `go tool pprof`, Pyroscope, Parca and Speedscope read it.
+//!
+//! Go-grade where the stack allows: one Location per address with its
+//! mapping (the module's memory range, file offset, file and GNU build ID),
+//! inlined functions as several Lines of that Location (callee first), and
+//! each Function's `name` (demangled path) apart from its `system_name`
+//! (the mangled symbol). A Mapping's `has_*` flags say what its Locations
+//! really carry, so a profile of a stripped binary asks `go tool pprof` to
+//! symbolize it (with `PPROF_BINARY_PATH`). Logical frames (scopes, thread
+//! groups) are Locations without address or mapping.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -8,16 +17,89 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use pprof::protos::{self, Message as _};
 
-/// A function frame of a sample's stack.
+use crate::stacks::{SourceFrame, ThreadInfo, ThreadStatus};
+
+/// One function of a location.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct ProtoFrame {
+pub(crate) struct ProtoLine {
+    /// Demangled path without the hash.
     pub function: String,
+    /// The mangled symbol, where known; else the same as `function`.
+    pub system_name: String,
     pub file: String,
     pub line: i64,
 }
 
-/// Location ids (innermost first), values, and labels as (key, value) string ids.
+/// The module an address lies in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ProtoMapping {
+    /// The executable segment in memory, and its offset in the file.
+    pub start: u64,
+    pub limit: u64,
+    pub offset: u64,
+    pub file: String,
+    /// Hex GNU build ID, or empty.
+    pub build_id: String,
+}
+
+/// One frame of a sample's stack.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ProtoFrame {
+    /// The address looked up: an interrupted pc, or a return address minus
+    /// one. 0 for a logical frame.
+    pub address: u64,
+    /// Innermost inlined function first; empty when nothing names the address.
+    pub lines: Vec<ProtoLine>,
+    pub mapping: Option<ProtoMapping>,
+}
+
+impl ProtoFrame {
+    /// A frame with a name and place but no address (scopes, thread groups).
+    pub(crate) fn logical(function: &str, file: &str, line: i64) -> ProtoFrame {
+        let line =
+            ProtoLine { function: function.into(), system_name: function.into(), file: file.into(), line };
+        ProtoFrame { address: 0, lines: vec![line], mapping: None }
+    }
+}
+
+/// The frames of one thread of a dump: each machine frame at the address
+/// it was looked up at (its interrupted pc, or return address minus one),
+/// its inlined functions as lines, its module as mapping.
+pub(crate) fn machine_frames(t: &ThreadInfo) -> Vec<ProtoFrame> {
+    let exact_first = matches!(t.status, ThreadStatus::Captured { .. });
+    t.frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let exact = exact_first && i == 0;
+            let lines = match &*f.source {
+                [only] if only.function == "??" => Vec::new(),
+                source => source.iter().map(line).collect(),
+            };
+            let mapping = f.module.as_ref().map(|m| ProtoMapping {
+                start: m.segment.0,
+                limit: m.segment.1,
+                offset: m.segment_offset,
+                file: m.path.to_string(),
+                build_id: m.build_id.as_deref().unwrap_or_default().to_string(),
+            });
+            ProtoFrame { address: (f.pc - usize::from(!exact && f.pc > 0)) as u64, lines, mapping }
+        })
+        .collect()
+}
+
+fn line(s: &SourceFrame) -> ProtoLine {
+    ProtoLine {
+        function: s.function.clone(),
+        system_name: s.mangled.clone().unwrap_or_else(|| s.function.clone()),
+        file: s.file.clone().unwrap_or_default(),
+        line: i64::from(s.line.unwrap_or(0)),
+    }
+}
+
+/// A sample: location ids (innermost first), values, labels as string ids.
 type Sample = (Vec<u64>, Vec<i64>, Vec<(i64, i64)>);
 
 /// A profile under construction: sample types, then samples with stacks.
@@ -26,12 +108,13 @@ pub(crate) struct ProfileBuilder {
     strings: Vec<String>,
     string_ids: HashMap<String, i64>,
     sample_types: Vec<(i64, i64)>,
-    functions: HashMap<ProtoFrame, u64>,
+    locations: HashMap<ProtoFrame, u64>,
     samples: Vec<Sample>,
     comments: Vec<i64>,
     time_nanos: i64,
     duration_nanos: i64,
     period: Option<(i64, i64, i64)>,
+    default_sample_type: i64,
 }
 
 impl ProfileBuilder {
@@ -82,8 +165,8 @@ impl ProfileBuilder {
         let ids = stack
             .iter()
             .map(|f| {
-                let next = self.functions.len() as u64 + 1;
-                *self.functions.entry(f.clone()).or_insert(next)
+                let next = self.locations.len() as u64 + 1;
+                *self.locations.entry(f.clone()).or_insert(next)
             })
             .collect();
         self.samples.push((ids, values.to_vec(), labels));
@@ -91,98 +174,132 @@ impl ProfileBuilder {
 
     /// Encodes and gzips the profile.
     pub(crate) fn encode_gz(mut self) -> std::io::Result<Vec<u8>> {
-        let mut functions: Vec<(ProtoFrame, u64)> = self.functions.drain().collect();
-        functions.sort_by_key(|(_, id)| *id);
-        let frames: Vec<(u64, i64, i64, i64)> = functions
-            .iter()
-            .map(|(f, id)| (*id, self.string(&f.function), self.string(&f.file), f.line))
-            .collect();
-        let mut out = Vec::new();
-        for (t, u) in &self.sample_types {
-            message(&mut out, 1, &value_type(*t, *u));
-        }
-        for (locations, values, labels) in &self.samples {
-            let mut s = Vec::new();
-            packed(&mut s, 1, locations.iter().copied());
-            packed(&mut s, 2, values.iter().map(|v| *v as u64));
-            for (key, value) in labels {
-                let mut l = Vec::new();
-                varint_field(&mut l, 1, *key as u64);
-                varint_field(&mut l, 2, *value as u64);
-                message(&mut s, 3, &l);
-            }
-            message(&mut out, 2, &s);
-        }
-        for &(id, name, file, line) in &frames {
-            let mut l = Vec::new();
-            varint_field(&mut l, 1, id);
-            varint_field(&mut l, 2, line as u64);
-            let mut loc = Vec::new();
-            varint_field(&mut loc, 1, id);
-            message(&mut loc, 4, &l);
-            message(&mut out, 4, &loc);
-            let mut f = Vec::new();
-            varint_field(&mut f, 1, id);
-            varint_field(&mut f, 2, name as u64);
-            varint_field(&mut f, 3, name as u64);
-            varint_field(&mut f, 4, file as u64);
-            varint_field(&mut f, 5, line as u64);
-            message(&mut out, 5, &f);
-        }
-        for s in &self.strings {
-            bytes_field(&mut out, 6, s.as_bytes());
-        }
-        varint_field(&mut out, 9, self.time_nanos as u64);
-        varint_field(&mut out, 10, self.duration_nanos as u64);
-        if let Some((k, u, value)) = self.period {
-            message(&mut out, 11, &value_type(k, u));
-            varint_field(&mut out, 12, value as u64);
-        }
-        for c in &self.comments {
-            varint_field(&mut out, 13, *c as u64);
-        }
         let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-        gz.write_all(&out)?;
+        gz.write_all(&self.build().encode_to_vec())?;
         gz.finish()
     }
-}
 
-fn value_type(kind: i64, unit: i64) -> Vec<u8> {
-    let mut v = Vec::new();
-    varint_field(&mut v, 1, kind as u64);
-    varint_field(&mut v, 2, unit as u64);
-    v
-}
-
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+    /// The profile message, every table filled.
+    fn build(&mut self) -> protos::Profile {
+        let mut frames: Vec<(ProtoFrame, u64)> = self.locations.drain().collect();
+        frames.sort_by_key(|(_, id)| *id);
+        let mut tables = Tables::default();
+        let location = frames.iter().map(|(frame, id)| tables.location(self, frame, *id)).collect();
+        let value_type = |(ty, unit): (i64, i64)| protos::ValueType { ty, unit };
+        let (period_type, period) = match self.period {
+            Some((k, u, v)) => (Some(value_type((k, u))), v),
+            None => (None, 0),
+        };
+        protos::Profile {
+            sample_type: self.sample_types.iter().copied().map(value_type).collect(),
+            sample: std::mem::take(&mut self.samples)
+                .into_iter()
+                .map(|(location_id, value, labels)| protos::Sample {
+                    location_id,
+                    value,
+                    label: labels
+                        .into_iter()
+                        .map(|(key, str)| protos::Label { key, str, ..Default::default() })
+                        .collect(),
+                })
+                .collect(),
+            mapping: tables.mappings(self),
+            location,
+            function: tables.functions(),
+            string_table: std::mem::take(&mut self.strings),
+            time_nanos: self.time_nanos,
+            duration_nanos: self.duration_nanos,
+            period_type,
+            period,
+            comment: std::mem::take(&mut self.comments),
+            default_sample_type: self.default_sample_type,
+            ..Default::default()
+        }
     }
-    out.push(v as u8);
 }
 
-fn varint_field(out: &mut Vec<u8>, field: u32, v: u64) {
-    varint(out, u64::from(field) << 3);
-    varint(out, v);
+/// The function and mapping tables, filled while locations are made.
+#[derive(Default)]
+struct Tables {
+    functions: HashMap<(i64, i64, i64), u64>,
+    mappings: HashMap<ProtoMapping, MappingFacts>,
 }
 
-fn bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    varint(out, (u64::from(field) << 3) | 2);
-    varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
+/// What the locations of one mapping carry, for its `has_*` flags.
+struct MappingFacts {
+    id: u64,
+    functions: bool,
+    filenames: bool,
+    line_numbers: bool,
+    inline_frames: bool,
 }
 
-fn message(out: &mut Vec<u8>, field: u32, body: &[u8]) {
-    bytes_field(out, field, body);
-}
-
-fn packed(out: &mut Vec<u8>, field: u32, values: impl Iterator<Item = u64>) {
-    let mut body = Vec::new();
-    for v in values {
-        varint(&mut body, v);
+impl Tables {
+    fn location(&mut self, b: &mut ProfileBuilder, frame: &ProtoFrame, id: u64) -> protos::Location {
+        let line = frame
+            .lines
+            .iter()
+            .map(|l| {
+                let key = (b.string(&l.function), b.string(&l.system_name), b.string(&l.file));
+                let next = self.functions.len() as u64 + 1;
+                protos::Line { function_id: *self.functions.entry(key).or_insert(next), line: l.line }
+            })
+            .collect();
+        let mapping_id = frame.mapping.as_ref().map_or(0, |m| {
+            let next = self.mappings.len() as u64 + 1;
+            let facts = self.mappings.entry(m.clone()).or_insert(MappingFacts {
+                id: next,
+                functions: true,
+                filenames: true,
+                line_numbers: true,
+                inline_frames: true,
+            });
+            let named = !frame.lines.is_empty();
+            facts.functions &= named;
+            facts.inline_frames &= named;
+            facts.filenames &= named && frame.lines.iter().all(|l| !l.file.is_empty());
+            facts.line_numbers &= named && frame.lines.iter().all(|l| l.line > 0);
+            facts.id
+        });
+        protos::Location { id, mapping_id, address: frame.address, line, ..Default::default() }
     }
-    bytes_field(out, field, &body);
+
+    fn functions(&self) -> Vec<protos::Function> {
+        let mut out: Vec<protos::Function> = self
+            .functions
+            .iter()
+            .map(|(&(name, system_name, filename), &id)| protos::Function {
+                id,
+                name,
+                system_name,
+                filename,
+                ..Default::default()
+            })
+            .collect();
+        out.sort_by_key(|f| f.id);
+        out
+    }
+
+    fn mappings(&self, b: &mut ProfileBuilder) -> Vec<protos::Mapping> {
+        let mut out: Vec<protos::Mapping> = self
+            .mappings
+            .iter()
+            .map(|(m, facts)| protos::Mapping {
+                id: facts.id,
+                memory_start: m.start,
+                memory_limit: m.limit,
+                file_offset: m.offset,
+                filename: b.string(&m.file),
+                build_id: b.string(&m.build_id),
+                has_functions: facts.functions,
+                has_filenames: facts.filenames,
+                has_line_numbers: facts.line_numbers,
+                has_inline_frames: facts.inline_frames,
+            })
+            .collect();
+        out.sort_by_key(|m| m.id);
+        out
+    }
 }
 
 #[cfg(test)]
@@ -190,19 +307,70 @@ mod tests {
     use super::*;
     use std::io::Read;
 
+    fn decode(gz: &[u8]) -> protos::Profile {
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(gz).read_to_end(&mut raw).unwrap();
+        protos::Profile::decode(&raw[..]).unwrap()
+    }
+
     #[test]
-    fn encodes_a_gzipped_profile_with_shared_functions() {
+    fn logical_frames_share_functions() {
         let mut b = ProfileBuilder::new(&[("calls", "count"), ("wall", "nanoseconds")]);
-        let f = |n: &str| ProtoFrame { function: n.into(), file: "src/x.rs".into(), line: 3 };
+        let f = |n: &str| ProtoFrame::logical(n, "src/x.rs", 3);
         b.sample(&[f("inner"), f("outer")], &[2, 100]);
         b.sample(&[f("outer")], &[1, 50]);
         b.comment("app: test 1.0");
-        let gz = b.encode_gz().unwrap();
-        let mut raw = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw);
-        for s in ["calls", "count", "wall", "nanoseconds", "inner", "outer", "src/x.rs", "app: test 1.0"] {
-            assert!(text.contains(s), "{s}");
-        }
+        let p = decode(&b.encode_gz().unwrap());
+        assert_eq!((p.sample.len(), p.location.len(), p.function.len(), p.mapping.len()), (2, 2, 2, 0));
+        let s = |i: i64| p.string_table[i as usize].as_str();
+        assert_eq!(s(p.comment[0]), "app: test 1.0");
+        assert_eq!(s(p.sample_type[1].ty), "wall");
+        assert!(p.location.iter().all(|l| l.address == 0 && l.mapping_id == 0 && l.line.len() == 1));
+    }
+
+    #[test]
+    fn machine_frames_carry_addresses_inline_lines_and_mappings() {
+        let mapping = ProtoMapping {
+            start: 0x1000,
+            limit: 0x9000,
+            offset: 0,
+            file: "/bin/app".into(),
+            build_id: "abcd".into(),
+        };
+        let line = |f: &str, sys: &str, n| ProtoLine {
+            function: f.into(),
+            system_name: sys.into(),
+            file: "a.rs".into(),
+            line: n,
+        };
+        let named = ProtoFrame {
+            address: 0x1234,
+            lines: vec![
+                line("core::hint::spin", "_ZN4core4hint4spinE", 7),
+                line("app::hot", "_ZN3app3hotE", 20),
+            ],
+            mapping: Some(mapping.clone()),
+        };
+        let stripped = ProtoFrame {
+            address: 0x2000,
+            lines: vec![],
+            mapping: Some(ProtoMapping { file: "/lib/x.so".into(), ..mapping }),
+        };
+        let mut b = ProfileBuilder::new(&[("samples", "count")]);
+        b.sample(&[named, stripped], &[1]);
+        let p = decode(&b.encode_gz().unwrap());
+        let s = |i: i64| p.string_table[i as usize].as_str();
+        assert_eq!(p.location[0].address, 0x1234);
+        assert_eq!(p.location[0].line.len(), 2, "inlined functions are lines of one location");
+        let f = &p.function[(p.location[0].line[0].function_id - 1) as usize];
+        assert_eq!((s(f.name), s(f.system_name)), ("core::hint::spin", "_ZN4core4hint4spinE"));
+        let m = &p.mapping[0];
+        assert_eq!(
+            (s(m.filename), s(m.build_id), m.memory_start, m.memory_limit),
+            ("/bin/app", "abcd", 0x1000, 0x9000)
+        );
+        assert!(m.has_functions && m.has_filenames && m.has_line_numbers && m.has_inline_frames);
+        assert!(!p.mapping[1].has_functions, "nothing named in the stripped module");
+        assert_eq!(p.location[1].mapping_id, 2);
     }
 }

@@ -230,13 +230,15 @@ pub(crate) struct LoadedObject {
     pub segments: Vec<Segment>,
 }
 
-/// One program header: type, file-relative address, size in memory, flags.
+/// One program header: type, file-relative address, size in memory, flags,
+/// and where it starts in the file.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Segment {
     pub kind: u32,
     pub vaddr: usize,
     pub memsz: usize,
     pub flags: u32,
+    pub offset: usize,
 }
 
 /// Every object the dynamic loader has loaded, with the loader's counts of
@@ -273,6 +275,7 @@ pub(crate) fn loaded_objects() -> (Vec<LoadedObject>, (u64, u64)) {
                 vaddr: p.p_vaddr as usize,
                 memsz: p.p_memsz as usize,
                 flags: p.p_flags,
+                offset: p.p_offset as usize,
             })
             .collect();
         found.objects.push(LoadedObject { name, bias: info.dlpi_addr as usize, segments });

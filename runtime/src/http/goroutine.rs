@@ -7,24 +7,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use crate::pprof_proto::{ProfileBuilder, ProtoFrame};
+use crate::pprof_proto::{self, ProfileBuilder, ProtoFrame};
 use crate::stacks::{SourceFrame, ThreadDump, ThreadInfo, ThreadStatus};
 
 /// Gzipped pprof of `dump`; `comments` are the usual metadata lines.
 pub(crate) fn count_profile(dump: &ThreadDump, comments: &[String]) -> std::io::Result<Vec<u8>> {
     let mut stacks: BTreeMap<Vec<ProtoFrame>, i64> = BTreeMap::new();
     for t in dump.threads() {
-        let frames: Vec<ProtoFrame> = t
-            .frames
-            .iter()
-            .flat_map(|f| f.source.iter())
-            .map(|s| ProtoFrame {
-                function: s.function.clone(),
-                file: s.file.clone().unwrap_or_default(),
-                line: i64::from(s.line.unwrap_or(0)),
-            })
-            .collect();
-        *stacks.entry(frames).or_default() += 1;
+        *stacks.entry(pprof_proto::machine_frames(t)).or_default() += 1;
     }
     let mut b = ProfileBuilder::new(&[("goroutine", "count")]);
     b.time(SystemTime::now(), dump.capture_time().max(Duration::from_nanos(1)));
@@ -183,7 +173,7 @@ mod tests {
     }
 
     fn source(function: &str, file: Option<&str>, line: Option<u32>) -> SourceFrame {
-        SourceFrame { function: function.into(), file: file.map(Into::into), line }
+        SourceFrame { function: function.into(), mangled: None, file: file.map(Into::into), line }
     }
 
     fn thread(name: &str, status: ThreadStatus, frames: Vec<StackFrame>) -> ThreadInfo {

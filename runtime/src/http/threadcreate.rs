@@ -96,7 +96,7 @@ fn profile(groups: &[(String, i64)], comments: &[String], took: Duration) -> std
     }
     b.comment(NOT_CREATION_STACKS);
     for (group, count) in groups {
-        let frame = ProtoFrame { function: frame_name(group), file: String::new(), line: 0 };
+        let frame = ProtoFrame::logical(&frame_name(group), "", 0);
         b.sample_labeled(&[frame], &[*count], &[("thread_name", group)]);
     }
     b.encode_gz()

@@ -57,7 +57,7 @@ pub(crate) fn build(comments: &[String]) -> std::io::Result<Vec<u8>> {
             .iter()
             .map(|s| {
                 let (file, line) = s.location();
-                ProtoFrame { function: s.name().to_string(), file: file.to_string(), line: i64::from(line) }
+                ProtoFrame::logical(s.name(), file, i64::from(line))
             })
             .collect();
         if !stack.is_empty() {

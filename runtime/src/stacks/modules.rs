@@ -54,6 +54,20 @@ impl LoadedModule {
     pub(crate) fn file_address(&self, addr: usize) -> usize {
         addr.wrapping_sub(self.bias)
     }
+
+    /// The executable segment holding `addr` as the kernel maps it (what
+    /// `/proc/self/maps` lists and pprof's mappings expect): its page-aligned
+    /// range in memory and offset in the file.
+    pub(crate) fn segment(&self, addr: usize) -> Option<(usize, usize, usize)> {
+        const PAGE: usize = 4096;
+        let svma = self.file_address(addr);
+        let s = self.object.segments.iter().find(|s| {
+            s.kind == PT_LOAD && s.flags & PF_X != 0 && (s.vaddr..s.vaddr + s.memsz).contains(&svma)
+        })?;
+        let start = (self.bias + s.vaddr) & !(PAGE - 1);
+        let limit = (self.bias + s.vaddr + s.memsz).next_multiple_of(PAGE);
+        Some((start, limit, s.offset & !(PAGE - 1)))
+    }
 }
 
 /// Every loaded object, and the loader's (loads, unloads) when they were listed.
@@ -136,5 +150,7 @@ mod tests {
         let m = &modules.list[modules.find(here).expect("our own code is in a module")];
         assert_eq!(m.open_path.as_deref(), Some("/proc/self/exe"));
         assert!(m.file_address(here) < here, "loaded above its file addresses (PIE)");
+        let (start, limit, _) = m.segment(here).expect("in an executable segment");
+        assert!((start..limit).contains(&here));
     }
 }

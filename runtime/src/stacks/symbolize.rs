@@ -23,9 +23,13 @@ use super::modules::{LoadedModule, Modules};
 
 /// One source-level frame; an address can map to several (inlining).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SourceFrame {
     /// Demangled function name without the hash, or `??`.
     pub function: String,
+    /// The mangled symbol it was demangled from, when the debug info or
+    /// symbol table had one (pprof's `system_name`).
+    pub mangled: Option<String>,
     /// Source file, when debug info has it.
     pub file: Option<String>,
     /// Line in `file`.
@@ -34,13 +38,19 @@ pub struct SourceFrame {
 
 /// Where an address lies in the file it was loaded from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ModuleOffset {
     /// The file's path.
     pub path: Arc<str>,
-    /// The address as the file numbers it (what `addr2line -e FILE` takes).
+    /// The address looked up, as the file numbers it (what `addr2line -e
+    /// FILE` takes).
     pub address: u64,
     /// The file's GNU build ID, in hex.
     pub build_id: Option<Arc<str>>,
+    /// The executable segment holding the address, in memory: start and end.
+    pub segment: (u64, u64),
+    /// That segment's offset in the file.
+    pub segment_offset: u64,
 }
 
 /// What one address resolves to.
@@ -187,10 +197,15 @@ fn symbolize(
     group: &[Lookup],
 ) -> Vec<Resolved> {
     let addrs: Vec<u64> = group.iter().map(|l| module.file_address(l.address()) as u64).collect();
-    let offsets = |l: &Lookup| ModuleOffset {
-        path: module.path.clone(),
-        address: module.file_address(l.address()) as u64,
-        build_id: module.build_id.clone(),
+    let offsets = |l: &Lookup| {
+        let (start, limit, offset) = module.segment(l.address()).unwrap_or_default();
+        ModuleOffset {
+            path: module.path.clone(),
+            address: module.file_address(l.address()) as u64,
+            build_id: module.build_id.clone(),
+            segment: (start as u64, limit as u64),
+            segment_offset: offset as u64,
+        }
     };
     let Some(path) = module.open_path.as_deref() else {
         return group.iter().map(|l| unknown(Some(offsets(l)))).collect();
@@ -227,22 +242,28 @@ fn frames(dwarf: Option<&Sym<'_>>, symtab: Option<&Sym<'_>>) -> Option<Arc<[Sour
     // function the line of its first inlined call: walk innermost first.
     for f in sym.inlined.iter().rev() {
         let (file, line) = code(f.code_info.as_ref());
-        out.push(SourceFrame { function: demangle(&f.name), file, line });
+        out.push(named(&f.name, file, line));
     }
     let (file, line) = code(sym.code_info.as_deref());
-    out.push(SourceFrame { function: full_name(sym, symtab), file, line });
+    out.push(named(full_name(sym, symtab), file, line));
     Some(out.into())
 }
 
-/// The function's full path: DWARF's linkage name when it has one, else
-/// the symbol table's when it names the same function, else DWARF's short name.
-fn full_name(sym: &Sym<'_>, symtab: Option<&Sym<'_>>) -> String {
+fn named(raw: &str, file: Option<String>, line: Option<u32>) -> SourceFrame {
+    let mangled = is_mangled(raw).then(|| raw.to_string());
+    SourceFrame { function: demangle(raw), mangled, file, line }
+}
+
+/// The function's name as found: DWARF's linkage name when it has one,
+/// else the symbol table's when it names the same function (full path),
+/// else DWARF's short name.
+fn full_name<'a>(sym: &'a Sym<'_>, symtab: Option<&'a Sym<'_>>) -> &'a str {
     if is_mangled(&sym.name) {
-        return demangle(&sym.name);
+        return &sym.name;
     }
     match symtab {
-        Some(t) if t.addr == sym.addr && is_mangled(&t.name) => demangle(&t.name),
-        _ => demangle(&sym.name),
+        Some(t) if t.addr == sym.addr && is_mangled(&t.name) => &t.name,
+        _ => &sym.name,
     }
 }
 
@@ -260,7 +281,7 @@ fn demangle(name: &str) -> String {
 
 fn unknown(module: Option<ModuleOffset>) -> Resolved {
     Resolved {
-        source: Arc::from(vec![SourceFrame { function: "??".into(), file: None, line: None }]),
+        source: Arc::from(vec![SourceFrame { function: "??".into(), mangled: None, file: None, line: None }]),
         module,
     }
 }
