@@ -215,20 +215,37 @@ fn a_window_open_when_main_returns_is_cut_short_and_written() {
 }
 
 #[test]
-fn a_temp_folder_that_takes_no_file_does_not_stop_cpu_profiles() {
+fn no_temp_folder_is_needed_or_touched() {
     let _serial = serial();
     let dir = fresh_dir("cpu-tmpdir");
-    let env = [("HOTPROF_CPU_SECONDS", "1s"), ("TMPDIR", "/nonexistent/hotprof-tmp")];
-    let svc = Service::start(&dir, &["--hot", "1"], &env);
+    // One temp folder that does not exist, one that exists and must stay empty.
+    for (tag, tmpdir) in [("missing", dir.join("no-such-tmp")), ("empty", dir.join("tmp"))] {
+        if tag == "empty" {
+            std::fs::create_dir_all(&tmpdir).unwrap();
+        }
+        let out = dir.join(tag);
+        let env = [("HOTPROF_CPU_SECONDS", "1s"), ("TMPDIR", tmpdir.to_str().unwrap())];
+        let svc = Service::start(&out, &["--hot", "1"], &env);
+        svc.kill("USR2");
+        assert!(wait_cpu_sets(&svc, 1), "{}", svc.stderr());
+        let top = go_pprof(&["-top", "-nodecount=10"], &cpu_files(&out, "pb.gz")[0]);
+        assert!(top.contains("hot_loop"), "{top}");
+        if tag == "empty" {
+            assert_eq!(std::fs::read_dir(&tmpdir).unwrap().count(), 0, "nothing written to $TMPDIR");
+        }
+    }
+}
+
+#[test]
+fn a_busy_thread_at_the_edge_of_its_stack_is_sampled_and_survives() {
+    let _serial = serial();
+    let dir = fresh_dir("cpu-edge");
+    let mut svc = Service::start(&dir, &["--edge"], &[("HOTPROF_CPU_SECONDS", "2s")]);
     svc.kill("USR2");
     assert!(wait_cpu_sets(&svc, 1), "{}", svc.stderr());
-    let scratch = dir.join(format!(".hotprof-tmp-{}-cpu", svc.pid));
-    let said = format!(
-        "/nonexistent/hotprof-tmp takes no temp file; the CPU profiler keeps its buffer in {} instead",
-        scratch.display()
-    );
-    assert!(svc.stderr().contains(&said), "{}", svc.stderr());
-    assert!(scratch.is_dir());
-    let top = go_pprof(&["-top", "-nodecount=10"], &cpu_files(&dir, "pb.gz")[0]);
-    assert!(top.contains("hot_loop"), "{top}");
+    assert!(svc.alive(), "a CPU sample killed the process: {}", svc.stderr());
+    let folded = std::fs::read_to_string(&cpu_files(&dir, "folded")[0]).unwrap();
+    let edge = folded.lines().find(|l| l.starts_with("edge-spinning;")).unwrap_or_else(|| panic!("{folded}"));
+    assert!(edge.contains("descend_to_the_edge") && edge.contains("spinning_at_the_edge"), "{edge}");
+    assert!(svc.ping());
 }

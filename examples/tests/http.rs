@@ -142,6 +142,16 @@ fn endpoints_answer_like_go() {
     let symbol = request(addr, "POST", "/debug/pprof/symbol", "Content-Length: 9\r\n\r\n0x0+junk");
     assert_eq!((symbol.status, symbol.text().as_str()), (200, "num_symbols: 1\n"), "{symbol:?}");
     assert_eq!(get(addr, "/debug/pprof/symbol").text(), "num_symbols: 1\n");
+    // A program counter of debug=1's text names its function.
+    let pc = text
+        .lines()
+        .find(|l| l.starts_with("#\t0x") && l.contains("sleepy_worker"))
+        .and_then(|l| l.split('\t').nth(1))
+        .expect(&text)
+        .to_string();
+    let named =
+        request(addr, "POST", "/debug/pprof/symbol", &format!("Content-Length: {}\r\n\r\n{pc}", pc.len()));
+    assert!(named.text().contains(&format!("{pc} hotprof_examples::sleepy_worker")), "{named:?}");
 
     assert_go_error(&get(addr, "/debug/pprof/trace"), 404, "Unknown profile");
     assert_go_error(&get(addr, "/debug/pprof/heap"), 404, "Unknown profile");

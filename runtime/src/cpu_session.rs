@@ -1,51 +1,30 @@
-//! CPU sessions through the `pprof` crate: one session at a time,
-//! run on its own `hotprof-cpu` thread, written as gzipped pprof protobuf, a
+//! CPU and wall-clock sessions: one at a time, sampled by hotprof's own
+//! sampler (`sampler/`) on a `hotprof-cpu` thread, symbolized by the
+//! process's one symbolizer, and written as gzipped pprof protobuf, a
 //! flamegraph SVG and folded stacks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::guard::Refused;
-use crate::pprof_proto::{ProfileBuilder, ProtoFrame, ProtoLine};
-use crate::{switch, sys};
-
-/// Libraries pprof's sampler skips when DWARF unwinding is not signal-safe
-/// here (their frames could be inside the loader or allocator locks).
-const UNSAFE_UNWIND_BLOCKLIST: &[&str] = &["libc", "libgcc", "pthread", "vdso"];
+use crate::pprof_proto::{self, ProfileBuilder, ProtoFrame};
+use crate::sampler::{self, Mode, Samples, StackKey};
+use crate::stacks::{Lookup, Symbolizer};
+use crate::{scope, switch};
 
 static BUSY: AtomicBool = AtomicBool::new(false);
 
-/// Whether pprof's sampler may unwind inside its signal handler without the
-/// blocklist, looked up once (it needs `dlopen`).
-pub(crate) fn unwinding_in_the_handler_is_safe() -> bool {
-    static SAFE: OnceLock<bool> = OnceLock::new();
-    *SAFE.get_or_init(sys::dwarf_unwind_is_signal_safe)
-}
-
 /// Set when the program ends: an open window closes at once, so its profile
 /// is written instead of lost with the process.
-static CLOSING: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+static CLOSING: AtomicBool = AtomicBool::new(false);
 
-/// Closes every open CPU window now and any later one at once: the program
-/// is ending. Their sessions report what they sampled so far.
+/// Closes every open window now and any later one at once: the program is
+/// ending. Their sessions report what they sampled so far.
 pub(crate) fn close_windows() {
-    let (closing, wake) = &CLOSING;
-    *closing.lock().unwrap_or_else(PoisonError::into_inner) = true;
-    wake.notify_all();
-}
-
-/// Waits out a window; returns how long it lasted, shorter than `duration`
-/// when [`close_windows`] cut it.
-fn wait_window(duration: Duration) -> Duration {
-    let started = Instant::now();
-    let (closing, wake) = &CLOSING;
-    let closing = closing.lock().unwrap_or_else(PoisonError::into_inner);
-    drop(wake.wait_timeout_while(closing, duration, |closing| !*closing));
-    started.elapsed().min(duration)
+    CLOSING.store(true, Ordering::Release);
 }
 
 /// A finished CPU profile in the three formats hotprof writes.
@@ -89,7 +68,6 @@ impl fmt::Display for CpuError {
 }
 
 impl std::error::Error for CpuError {}
-
 /// Holds the one-session-at-a-time slot; released on drop.
 #[derive(Debug)]
 pub(crate) struct Session(());
@@ -103,34 +81,29 @@ impl Session {
         }
     }
 
-    /// Profiles the whole process for `duration` at `hz` samples per second.
-    /// Blocks the calling thread for the window (callers run it on `hotprof-cpu`).
+    /// Samples the whole process in `mode` for `duration` at `hz` samples
+    /// per second (per thread, of CPU or of wall time). Blocks the calling
+    /// thread for the window (callers run it on `hotprof-cpu`). `labels` go
+    /// on every sample.
     pub(crate) fn run(
         self,
+        mode: Mode,
         duration: Duration,
         hz: u32,
-        safe_unwind: bool,
         comments: &[String],
         labels: &[(String, String)],
+        symbolizer: &mut Symbolizer,
     ) -> Result<CpuProfile, CpuError> {
-        let blocklist: &[&str] = if safe_unwind { &[] } else { UNSAFE_UNWIND_BLOCKLIST };
         let started = SystemTime::now();
-        let guard = pprof::ProfilerGuardBuilder::default()
-            .frequency(hz as i32)
-            .blocklist(blocklist)
-            .build()
-            .map_err(|e| CpuError::Profiler(e.to_string()))?;
-        let lasted = wait_window(duration);
-        let report = guard.report().build().map_err(|e| CpuError::Profiler(e.to_string()));
-        drop(guard);
-        // pprof leaves SIGPROF ignored when it stops; make sure of it, so a
-        // late SIGPROF can never take the default action (terminate).
-        sys::ignore_if_default(libc::SIGPROF);
-        let report = report?;
-        let stacks = stacks(&report);
+        let t0 = Instant::now();
+        let samples = sampler::run(mode, hz, || t0.elapsed() < duration && !CLOSING.load(Ordering::Acquire))
+            .map_err(CpuError::Profiler)?;
+        let lasted = t0.elapsed().min(duration);
+        let stacks = stacks(&samples, mode, symbolizer);
         let folded = folded(&stacks);
-        let svg = flamegraph(&folded, hz)?;
+        let svg = flamegraph(&folded, mode, hz)?;
         let mut comments = comments.to_vec();
+        comments.push(sampler_note(mode, hz, &samples));
         if lasted < duration {
             comments.push(format!(
                 "cut short: the program ended {:.1}s into a {:.1}s window",
@@ -138,8 +111,8 @@ impl Session {
                 duration.as_secs_f64()
             ));
         }
-        let pprof_gz = pprof(&stacks, hz, started, lasted, &comments, labels)?;
-        let samples = stacks.values().map(|n| *n as u64).sum();
+        let pprof_gz = pprof(&stacks, mode, hz, started, lasted, &comments, labels)?;
+        let samples = samples.total();
         Ok(CpuProfile { pprof_gz, svg, folded, samples, duration: lasted })
     }
 }
@@ -150,58 +123,68 @@ impl Drop for Session {
     }
 }
 
-/// One sampled stack: thread name, then frames innermost first.
-type Stack = (String, Vec<ProtoFrame>);
+/// How the samples were taken, and what was lost, for the profile's comments.
+fn sampler_note(mode: Mode, hz: u32, s: &Samples) -> String {
+    let how = match mode {
+        Mode::Cpu => "a timer on each thread's CPU clock",
+        Mode::Wall => "every thread, running or not, on a wall-clock ticker",
+    };
+    format!(
+        "sampler: {how} at {hz} Hz; {} samples, {} dropped (ring full or too many threads a tick), {} timer overruns",
+        s.total(),
+        s.dropped,
+        s.overruns
+    )
+}
 
-fn stacks(report: &pprof::Report) -> BTreeMap<Stack, isize> {
-    let mut out: BTreeMap<Stack, isize> = BTreeMap::new();
-    for (frames, count) in &report.data {
-        // One frame per sampled address, its inlined functions as lines.
-        // pprof-rs keeps no address, only the names it resolved.
-        let mut stack: Vec<ProtoFrame> = frames
+/// One sampled stack: its labels (thread name, scope, state), then frames
+/// innermost first.
+type Stack = (Vec<(&'static str, String)>, Vec<ProtoFrame>);
+
+/// Symbolizes every sampled stack (in one batch) and keys it by its labels.
+fn stacks(samples: &Samples, mode: Mode, symbolizer: &mut Symbolizer) -> BTreeMap<Stack, u64> {
+    let mut lookups: Vec<Lookup> = samples
+        .counts
+        .keys()
+        .flat_map(|k| k.frames.iter().enumerate().map(|(i, &pc)| Lookup { pc, exact: i == 0 }))
+        .collect();
+    lookups.sort_unstable_by_key(|l| (l.pc, l.exact));
+    lookups.dedup();
+    let resolved: HashMap<Lookup, _> =
+        lookups.iter().copied().zip(symbolizer.resolve_all(lookups.clone())).collect();
+    let mut out = BTreeMap::new();
+    for (key, count) in &samples.counts {
+        let frames = key
             .frames
             .iter()
-            .map(|symbols| ProtoFrame {
-                address: 0,
-                lines: symbols
-                    .iter()
-                    .map(|s| ProtoLine {
-                        function: s.name(),
-                        system_name: s.sys_name().into_owned(),
-                        file: s.filename().into_owned(),
-                        line: i64::from(s.lineno.unwrap_or(0)),
-                    })
-                    .collect(),
-                mapping: None,
+            .enumerate()
+            .filter_map(|(i, &pc)| {
+                let r = resolved.get(&Lookup { pc, exact: i == 0 })?;
+                Some(pprof_proto::machine_frame(pc, i == 0, &r.source, r.module.as_ref()))
             })
             .collect();
-        strip_profiler_frames(&mut stack);
-        *out.entry((frames.thread_name_or_id(), stack)).or_default() += *count;
+        *out.entry((labels(key, samples, mode), frames)).or_default() += count;
     }
     out
 }
 
-/// pprof's sampler unwinds from inside its own signal handler: its frames
-/// (and the unwinder's) come first. They are not the program's; drop them.
-fn strip_profiler_frames(stack: &mut Vec<ProtoFrame>) {
-    const LOOK: usize = 12;
-    let named = |f: &ProtoFrame, p: &dyn Fn(&str) -> bool| f.lines.iter().any(|l| p(&l.function));
-    let is_profiler =
-        |f: &ProtoFrame| named(f, &|n| n.contains("pprof::") || n.contains("perf_signal_handler"));
-    if let Some(last) = stack.iter().take(LOOK).rposition(is_profiler) {
-        let mut cut = last + 1;
-        // The signal return trampoline, when the unwinder reports it.
-        if stack.get(cut).is_some_and(|f| named(f, &|n| n == "__restore_rt")) {
-            cut += 1;
-        }
-        stack.drain(..cut);
+fn labels(key: &StackKey, samples: &Samples, mode: Mode) -> Vec<(&'static str, String)> {
+    let thread = samples.names.get(&key.tid).cloned().unwrap_or_else(|| key.tid.to_string());
+    let mut labels = vec![("thread", thread)];
+    if let Some(scope) = scope::scope_name(key.node) {
+        labels.push(("scope", scope.to_string()));
     }
+    if mode == Mode::Wall {
+        labels.push(("state", if key.running { "running" } else { "sleeping" }.to_string()));
+    }
+    labels
 }
 
 /// `thread;outermost;...;innermost count`: the thread is the root frame.
-fn folded(stacks: &BTreeMap<Stack, isize>) -> String {
+fn folded(stacks: &BTreeMap<Stack, u64>) -> String {
     let mut out = String::new();
-    for ((thread, frames), count) in stacks {
+    for ((labels, frames), count) in stacks {
+        let thread = labels.first().map_or("", |(_, v)| v.as_str());
         out.push_str(&fold_name(thread));
         for line in frames.iter().rev().flat_map(|f| f.lines.iter().rev()) {
             out.push(';');
@@ -217,9 +200,10 @@ fn fold_name(name: &str) -> String {
     name.replace(';', ":").replace(['\n', '\r'], " ")
 }
 
-fn flamegraph(folded: &str, hz: u32) -> Result<Vec<u8>, CpuError> {
+fn flamegraph(folded: &str, mode: Mode, hz: u32) -> Result<Vec<u8>, CpuError> {
     let mut options = inferno::flamegraph::Options::default();
-    options.title = format!("hotprof CPU profile ({hz} Hz)");
+    let what = if mode == Mode::Cpu { "CPU" } else { "wall-clock" };
+    options.title = format!("hotprof {what} profile ({hz} Hz)");
     options.count_name = "samples".to_string();
     let mut svg = Vec::new();
     if folded.is_empty() {
@@ -235,24 +219,26 @@ fn flamegraph(folded: &str, hz: u32) -> Result<Vec<u8>, CpuError> {
 }
 
 fn pprof(
-    stacks: &BTreeMap<Stack, isize>,
+    stacks: &BTreeMap<Stack, u64>,
+    mode: Mode,
     hz: u32,
     started: SystemTime,
     duration: Duration,
     comments: &[String],
-    labels: &[(String, String)],
+    extra: &[(String, String)],
 ) -> Result<Vec<u8>, CpuError> {
     let period_ns = 1_000_000_000 / i64::from(hz.max(1));
-    let mut b = ProfileBuilder::new(&[("samples", "count"), ("cpu", "nanoseconds")]);
+    let kind = if mode == Mode::Cpu { "cpu" } else { "wall" };
+    let mut b = ProfileBuilder::new(&[("samples", "count"), (kind, "nanoseconds")]);
     b.time(started, duration);
-    b.period("cpu", "nanoseconds", period_ns);
+    b.period(kind, "nanoseconds", period_ns);
     for c in comments {
         b.comment(c);
     }
-    for ((thread, frames), count) in stacks {
+    for ((labels, frames), count) in stacks {
         let count = *count as i64;
-        let mut all: Vec<(&str, &str)> = vec![("thread", thread.as_str())];
-        all.extend(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut all: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        all.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         b.sample_labeled(frames, &[count, count * period_ns], &all);
     }
     b.encode_gz().map_err(|e| CpuError::Profiler(format!("encode: {e}")))
@@ -267,31 +253,14 @@ mod tests {
     }
 
     #[test]
-    fn profiler_frames_are_stripped() {
-        let names = [
-            "trace",
-            "trace_unsynchronized<pprof::profiler::perf_signal_handler::{closure_env#0}>",
-            "<pprof::backtrace::backtrace_rs::Trace as pprof::backtrace::Trace>::trace",
-            "__restore_rt",
-            "app::hot",
-            "main",
-        ];
-        let mut stack: Vec<_> = names.iter().map(|n| frame(n)).collect();
-        strip_profiler_frames(&mut stack);
-        assert_eq!(stack, [frame("app::hot"), frame("main")]);
-        let mut plain = vec![frame("trace_request"), frame("main")];
-        strip_profiler_frames(&mut plain);
-        assert_eq!(plain.len(), 2, "user frames stay");
-    }
-
-    #[test]
     fn folded_lines_root_at_the_thread() {
         let mut stacks = BTreeMap::new();
-        stacks.insert(("worker;1".to_string(), vec![frame("inner"), frame("outer")]), 3);
+        let thread = |name: &str| vec![("thread", name.to_string())];
+        stacks.insert((thread("worker;1"), vec![frame("inner"), frame("outer")]), 3);
         assert_eq!(folded(&stacks), "worker:1;outer;inner 3\n");
         let mut inlined = frame("caller");
         inlined.lines.insert(0, frame("callee").lines[0].clone());
-        stacks.insert(("t".to_string(), vec![inlined]), 1);
+        stacks.insert((thread("t"), vec![inlined]), 1);
         assert!(folded(&stacks).contains("t;caller;callee 1\n"), "inlined functions fold callee last");
     }
 }

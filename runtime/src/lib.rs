@@ -21,6 +21,7 @@ mod meta;
 mod notices;
 mod output;
 mod pprof_proto;
+mod sampler;
 mod scope;
 mod signals;
 mod stacks;
@@ -72,7 +73,16 @@ pub fn stats() -> Stats {
 /// call waits for it. One session at a time: a second gets [`CpuError::Busy`].
 /// Subject to the switch and the rate limit. Nothing is written to disk.
 pub fn cpu_profile(duration: std::time::Duration) -> Result<CpuProfile, CpuError> {
-    capture::get().cpu_profile(capture::Trigger::Api, duration)
+    capture::get().profile(sampler::Mode::Cpu, capture::Trigger::Api, duration)
+}
+
+/// Profiles the wall-clock time of every thread of the process, running or
+/// not, for `duration` (at `HOTPROF_CPU_HZ` per thread) and returns the
+/// profile (`wall/nanoseconds`, a `state` label of `running` or `sleeping`
+/// on each sample). Shares the one-session slot, switch and rate limit with
+/// [`cpu_profile`]. Nothing is written to disk.
+pub fn wall_profile(duration: std::time::Duration) -> Result<CpuProfile, CpuError> {
+    capture::get().profile(sampler::Mode::Wall, capture::Trigger::Api, duration)
 }
 
 /// Dumps every thread and writes the dump to the output folder, like `SIGUSR1`.

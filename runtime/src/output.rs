@@ -69,17 +69,6 @@ impl OutputDir {
             .map_err(err("create folder", &self.dir))
     }
 
-    /// `<dir>/.hotprof-tmp-<pid>-cpu/`, created (0700) if missing: a scratch
-    /// folder of this process, removed as a stale temp once it is gone.
-    pub(crate) fn scratch_dir(&self) -> Result<PathBuf, OutputError> {
-        self.ensure_dir()?;
-        let path = self.dir.join(format!("{TEMP_PREFIX}{}-cpu", self.pid));
-        if !path.is_dir() {
-            DirBuilder::new().mode(0o700).create(&path).map_err(err("create folder", &path))?;
-        }
-        Ok(path)
-    }
-
     /// Writes `contents` atomically as `<app>-<utc>-<pid>-<kind>.<ext>`, then
     /// applies retention. Returns the final path.
     pub(crate) fn write(&self, kind: &str, ext: &str, contents: &[u8]) -> Result<PathBuf, OutputError> {
@@ -274,10 +263,13 @@ mod tests {
         let alive = root.path().join(format!("{TEMP_PREFIX}1-abc")); // pid 1 is alive
         fs::write(&dead, "partial").unwrap();
         fs::write(&alive, "in progress elsewhere").unwrap();
-        // Scratch folders too: a dead process's, with what it left inside.
-        let dead_scratch = OutputDir { pid: 999_999_998, ..out(root.path()) }.scratch_dir().unwrap();
+        // Folders too (earlier versions kept a scratch folder): a dead
+        // process's, with what it left inside.
+        let dead_scratch = root.path().join(format!("{TEMP_PREFIX}999999998-cpu"));
+        fs::create_dir(&dead_scratch).unwrap();
         fs::write(dead_scratch.join(".tmpXYZ"), "buffer").unwrap();
-        let alive_scratch = OutputDir { pid: 1, ..out(root.path()) }.scratch_dir().unwrap();
+        let alive_scratch = root.path().join(format!("{TEMP_PREFIX}1-cpu"));
+        fs::create_dir(&alive_scratch).unwrap();
         assert_eq!(out(root.path()).prepare().unwrap(), 2);
         assert!(!dead.exists() && !dead_scratch.exists());
         assert!(alive.exists() && alive_scratch.is_dir());

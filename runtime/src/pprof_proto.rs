@@ -19,7 +19,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use pprof::protos::{self, Message as _};
 
-use crate::stacks::{SourceFrame, ThreadInfo, ThreadStatus};
+use crate::stacks::{ModuleOffset, SourceFrame, StackFrame, ThreadInfo, ThreadStatus};
 
 /// One function of a location.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,27 +67,35 @@ impl ProtoFrame {
 /// The frames of one thread of a dump: each machine frame at the address
 /// it was looked up at (its interrupted pc, or return address minus one),
 /// its inlined functions as lines, its module as mapping.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn machine_frames(t: &ThreadInfo) -> Vec<ProtoFrame> {
     let exact_first = matches!(t.status, ThreadStatus::Captured { .. });
-    t.frames
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let exact = exact_first && i == 0;
-            let lines = match &*f.source {
-                [only] if only.function == "??" => Vec::new(),
-                source => source.iter().map(line).collect(),
-            };
-            let mapping = f.module.as_ref().map(|m| ProtoMapping {
-                start: m.segment.0,
-                limit: m.segment.1,
-                offset: m.segment_offset,
-                file: m.path.to_string(),
-                build_id: m.build_id.as_deref().unwrap_or_default().to_string(),
-            });
-            ProtoFrame { address: (f.pc - usize::from(!exact && f.pc > 0)) as u64, lines, mapping }
-        })
-        .collect()
+    let frame = |(i, f): (usize, &StackFrame)| {
+        machine_frame(f.pc, exact_first && i == 0, &f.source, f.module.as_ref())
+    };
+    t.frames.iter().enumerate().map(frame).collect()
+}
+
+/// One machine frame at the address it was looked up at: `pc` itself when
+/// `exact` (an interrupted pc), else the return address minus one.
+pub(crate) fn machine_frame(
+    pc: usize,
+    exact: bool,
+    source: &[SourceFrame],
+    module: Option<&ModuleOffset>,
+) -> ProtoFrame {
+    let lines = match source {
+        [only] if only.function == "??" => Vec::new(),
+        source => source.iter().map(line).collect(),
+    };
+    let mapping = module.map(|m| ProtoMapping {
+        start: m.segment.0,
+        limit: m.segment.1,
+        offset: m.segment_offset,
+        file: m.path.to_string(),
+        build_id: m.build_id.as_deref().unwrap_or_default().to_string(),
+    });
+    ProtoFrame { address: (pc - usize::from(!exact && pc > 0)) as u64, lines, mapping }
 }
 
 fn line(s: &SourceFrame) -> ProtoLine {

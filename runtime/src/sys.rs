@@ -14,7 +14,8 @@ use std::time::Duration;
 pub(crate) struct Interrupted {
     /// Value the sender attached (`sigqueue` payload).
     pub value: u64,
-    /// True when the signal was queued by this very process with `SI_QUEUE`.
+    /// True when this very process sent it: queued with `SI_QUEUE` by us,
+    /// or by one of our timers (`SI_TIMER`, whose value sits at the same place).
     pub from_self: bool,
     /// The interrupted registers the unwinder starts from (0 where unknown).
     pub regs: Registers,
@@ -62,7 +63,7 @@ extern "C" fn raw_capture_handler<S: SignalSink>(_sig: c_int, info: *mut libc::s
         let me = unsafe { libc::getpid() };
         S::on_signal(Interrupted {
             value: si.value,
-            from_self: si.code == libc::SI_QUEUE && si.pid == me,
+            from_self: (si.code == libc::SI_QUEUE && si.pid == me) || si.code == libc::SI_TIMER,
             regs: registers(uctx),
         });
     }
@@ -289,37 +290,6 @@ pub(crate) fn loaded_objects() -> (Vec<LoadedObject>, (u64, u64)) {
     (found.objects, found.counts)
 }
 
-/// True when DWARF unwinding inside a signal handler is safe in this
-/// process: glibc's lock-free `_dl_find_object` is there and libgcc_s (GCC
-/// 12+) uses it. Otherwise unwinding there can deadlock on the loader lock.
-pub(crate) fn dwarf_unwind_is_signal_safe() -> bool {
-    // SAFETY: dlsym on RTLD_DEFAULT with a NUL-terminated name only looks the symbol up.
-    let dl_find_object = unsafe { !libc::dlsym(libc::RTLD_DEFAULT, c"_dl_find_object".as_ptr()).is_null() };
-    dl_find_object && libgcc_is_12_or_newer()
-}
-
-/// libgcc_s from GCC 12 on finds unwind tables through `_dl_find_object`. Its
-/// `GCC_12.0.0` symbol version marks that release; we probe one symbol of it.
-#[cfg(target_arch = "x86_64")]
-fn libgcc_is_12_or_newer() -> bool {
-    // SAFETY: RTLD_NOLOAD only returns a handle if libgcc_s is already mapped;
-    // dlvsym only looks a symbol up; dlclose balances the dlopen reference.
-    unsafe {
-        let h = libc::dlopen(c"libgcc_s.so.1".as_ptr(), libc::RTLD_NOLOAD | libc::RTLD_LAZY);
-        if h.is_null() {
-            return false;
-        }
-        let found = !libc::dlvsym(h, c"__extendhfsf2".as_ptr(), c"GCC_12.0.0".as_ptr()).is_null();
-        libc::dlclose(h);
-        found
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn libgcc_is_12_or_newer() -> bool {
-    false
-}
-
 /// Counts every delivery of `sig` in `counter` (the kernel merges a pending
 /// signal with the next, and so does signal-hook's iterator; the count does not).
 pub(crate) fn count_deliveries(sig: c_int, counter: &'static std::sync::atomic::AtomicU64) -> io::Result<()> {
@@ -385,6 +355,35 @@ impl MappedBuf {
     }
 }
 
+impl MappedBuf {
+    /// Copies our own memory at `addr` into bytes `at..at + len` of the
+    /// mapping (clamped to it), through the kernel, without faulting; returns
+    /// how many bytes it copied. Async-signal-safe. Writers of one range must
+    /// own it exclusively (the sample ring's slot protocol sees to it).
+    pub(crate) fn fill_from(&self, at: usize, len: usize, addr: usize) -> usize {
+        let Some(len) = self.len.checked_sub(at).map(|room| room.min(len)) else { return 0 };
+        // SAFETY: `at..at + len` lies inside the mapping, which lives as long
+        // as `self`; only the kernel writes through this slice, while the
+        // caller holds that range exclusively.
+        let dest = unsafe { std::slice::from_raw_parts_mut(self.ptr.add(at), len) };
+        read_into(addr, dest)
+    }
+
+    /// Hands every page back to the kernel (they read as zero again), so
+    /// the memory a session touched leaves the RSS.
+    pub(crate) fn release(&self) {
+        if self.len > 0 {
+            // SAFETY: MADV_DONTNEED on our own private anonymous mapping only
+            // drops its pages; later reads see zeros and writes fault in fresh pages.
+            unsafe { libc::madvise(self.ptr.cast(), self.len, libc::MADV_DONTNEED) };
+        }
+    }
+}
+
+// SAFETY: shared access only reads, or writes through `fill_from` to ranges
+// the caller owns; the mapping itself never moves or shrinks.
+unsafe impl Sync for MappedBuf {}
+
 impl std::ops::Deref for MappedBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -407,5 +406,80 @@ impl Drop for MappedBuf {
             // SAFETY: exactly the range `new` mapped, unmapped once.
             unsafe { libc::munmap(self.ptr.cast(), self.len) };
         }
+    }
+}
+
+/// A POSIX timer on one thread's CPU clock that signals that very thread
+/// (`SIGEV_THREAD_ID`), as Go's profiler does since 1.18. Deleted on drop.
+#[derive(Debug)]
+pub(crate) struct ThreadTimer(libc::timer_t);
+
+// SAFETY: a timer id is a plain kernel handle, usable from any thread.
+unsafe impl Send for ThreadTimer {}
+
+/// The CPU-time clock of thread `tid` of this process (Linux's encoding:
+/// `~tid << 3 | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED`).
+fn thread_cpu_clock(tid: i32) -> libc::clockid_t {
+    ((!tid) << 3) | 6
+}
+
+/// CPU time thread `tid` of this process has used; `None` once it exited.
+pub(crate) fn thread_cpu_time(tid: i32) -> Option<Duration> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own; an exited thread's clock fails with EINVAL.
+    let rc = unsafe { libc::clock_gettime(thread_cpu_clock(tid), &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+impl ThreadTimer {
+    /// A timer on `tid`'s CPU clock that sends `sig` with `value` to `tid`,
+    /// first after `first`, then every `every` of that thread's CPU time.
+    pub(crate) fn start(
+        tid: i32,
+        sig: c_int,
+        value: u64,
+        first: Duration,
+        every: Duration,
+    ) -> io::Result<ThreadTimer> {
+        // SAFETY: a zeroed sigevent is valid; we fill the fields the kernel
+        // reads for SIGEV_THREAD_ID. timer_create writes the new id into `id`.
+        let id = unsafe {
+            let mut ev: libc::sigevent = std::mem::zeroed();
+            ev.sigev_notify = libc::SIGEV_THREAD_ID;
+            ev.sigev_signo = sig;
+            ev.sigev_value = libc::sigval { sival_ptr: value as usize as *mut c_void };
+            ev.sigev_notify_thread_id = tid;
+            let mut id: libc::timer_t = std::ptr::null_mut();
+            if libc::timer_create(thread_cpu_clock(tid), &mut ev, &mut id) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            id
+        };
+        let timer = ThreadTimer(id);
+        let spec = |d: Duration| libc::timespec {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        };
+        let value =
+            libc::itimerspec { it_interval: spec(every), it_value: spec(first.max(Duration::from_nanos(1))) };
+        // SAFETY: `timer.0` is the timer just created; `value` lives across the call.
+        if unsafe { libc::timer_settime(timer.0, 0, &value, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(timer)
+    }
+
+    /// Expirations the kernel merged into the last signal it sent.
+    pub(crate) fn overruns(&self) -> u64 {
+        // SAFETY: `self.0` is a live timer until drop.
+        u64::try_from(unsafe { libc::timer_getoverrun(self.0) }).unwrap_or(0)
+    }
+}
+
+impl Drop for ThreadTimer {
+    fn drop(&mut self) {
+        // SAFETY: deletes the timer this value owns, once; no signal is
+        // queued by it afterwards (one already queued is still delivered).
+        unsafe { libc::timer_delete(self.0) };
     }
 }

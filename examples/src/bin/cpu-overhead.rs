@@ -1,8 +1,10 @@
 //! Benchmark: throughput of a CPU-bound workload with a 99 Hz CPU profile
-//! running against none, alternating in one run so both see the same machine.
+//! running against none, alternating in one run so both see the same machine;
+//! how the samples agree with the CPU time the kernel counted; RSS before the
+//! first session and after the last.
 //!
 //! ```sh
-//! cargo run --release -p hotprof-examples --bin cpu-overhead -- --threads 2 --seconds 5 --rounds 4
+//! cargo run --release -p hotprof-examples --bin cpu-overhead -- --threads 8 --depth 30 --seconds 5 --rounds 4
 //! ```
 
 use std::sync::Arc;
@@ -20,8 +22,39 @@ fn work_unit(mut x: u64) -> u64 {
     x
 }
 
-/// Runs `threads` workers for `window` and returns work units per second.
-fn measure(threads: usize, window: Duration) -> f64 {
+/// Does its work `depth` calls deep, so samples have stacks to unwind.
+#[inline(never)]
+fn at_depth(depth: usize, x: u64) -> u64 {
+    if depth == 0 {
+        return work_unit(x);
+    }
+    std::hint::black_box(at_depth(depth - 1, std::hint::black_box(x)))
+}
+
+/// CPU time of this process so far (utime + stime), per the kernel.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().skip(11).take(2).filter_map(|f| f.parse::<u64>().ok()).sum())
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+}
+
+fn rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
+}
+
+/// Runs `threads` workers `depth` calls deep for `window` and returns work
+/// units per second.
+fn measure(threads: usize, depth: usize, window: Duration) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..threads)
@@ -31,7 +64,7 @@ fn measure(threads: usize, window: Duration) -> f64 {
                 let mut x = i as u64 + 1;
                 let mut n = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    x = work_unit(x);
+                    x = at_depth(depth, x);
                     n += 1;
                 }
                 done.fetch_add(n, Ordering::Relaxed);
@@ -51,16 +84,24 @@ fn main() {
     let threads: usize = arg("--threads", 2);
     let seconds: u64 = arg("--seconds", 5);
     let rounds: usize = arg("--rounds", 4);
+    let depth: usize = arg("--depth", 0);
     let window = Duration::from_secs(seconds);
-    println!("{threads} worker threads, {seconds} s windows, {rounds} rounds of (none, 99 Hz)");
-    println!("| round | none (units/s) | 99 Hz profile (units/s) | samples | slowdown |");
-    println!("|---|---|---|---|---|");
+    let rss_before = rss_mib();
+    println!(
+        "{threads} worker threads {depth} calls deep, {seconds} s windows, {rounds} rounds of (none, 99 Hz)"
+    );
+    println!(
+        "| round | none (units/s) | 99 Hz profile (units/s) | samples | slowdown | sampled / kernel CPU |"
+    );
+    println!("|---|---|---|---|---|---|");
     let (mut base_sum, mut prof_sum) = (0.0, 0.0);
     for round in 1..=rounds {
-        let base = measure(threads, window);
+        let base = measure(threads, depth, window);
         let profiler = std::thread::spawn(move || hotprof::cpu_profile(window + Duration::from_millis(200)));
         std::thread::sleep(Duration::from_millis(100));
-        let profiled = measure(threads, window);
+        let cpu0 = process_cpu();
+        let profiled = measure(threads, depth, window);
+        let kernel = process_cpu() - cpu0;
         let samples = match profiler.join() {
             Ok(Ok(p)) => p.samples,
             Ok(Err(e)) => {
@@ -71,15 +112,19 @@ fn main() {
         };
         base_sum += base;
         prof_sum += profiled;
+        let sampled = samples as f64 / 99.0;
         println!(
-            "| {round} | {base:.0} | {profiled:.0} | {samples} | {:+.2}% |",
-            (base - profiled) / base * 100.0
+            "| {round} | {base:.0} | {profiled:.0} | {samples} | {:+.2}% | {sampled:.2} s / {:.2} s = {:.3} |",
+            (base - profiled) / base * 100.0,
+            kernel.as_secs_f64(),
+            sampled / kernel.as_secs_f64()
         );
     }
     println!(
-        "| all | {:.0} | {:.0} | | {:+.2}% |",
+        "| all | {:.0} | {:.0} | | {:+.2}% | |",
         base_sum / rounds as f64,
         prof_sum / rounds as f64,
         (base_sum - prof_sum) / base_sum * 100.0
     );
+    println!("RSS: {rss_before} MiB before the first session, {} MiB after the last", rss_mib());
 }

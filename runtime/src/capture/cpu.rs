@@ -1,8 +1,7 @@
-//! The CPU-profile paths: the API (waits for the profile), `SIGUSR2` and
-//! slow calls (start a window and write its files), and the program's end
-//! (closes open windows so their files are written).
+//! The CPU and wall-clock profile paths: the API (waits for the profile),
+//! `SIGUSR2` and slow calls (start a window and write its files), and the
+//! program's end (closes open windows so their files are written).
 
-use std::sync::Once;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,17 +9,22 @@ use super::{Capture, Trigger};
 use crate::cpu_session::{self, CpuError, CpuProfile, Session};
 use crate::guard::Kind;
 use crate::notices::{error, notice};
+use crate::sampler::Mode;
 use crate::switch;
 
 impl Capture {
-    /// Runs a CPU session on a `hotprof-cpu` thread and waits for it.
-    pub(crate) fn cpu_profile(&self, trigger: Trigger, duration: Duration) -> Result<CpuProfile, CpuError> {
+    /// Runs a session in `mode` on a `hotprof-cpu` thread and waits for it.
+    pub(crate) fn profile(
+        &self,
+        mode: Mode,
+        trigger: Trigger,
+        duration: Duration,
+    ) -> Result<CpuProfile, CpuError> {
         let session = self.start_cpu()?;
-        let (hz, comments) = (self.config.cpu_hz, self.comments(trigger));
-        let safe = cpu_session::unwinding_in_the_handler_is_safe();
+        let (hz, comments, mut symbolizer) = (self.config.cpu_hz, self.comments(trigger), self.symbolizer());
         std::thread::Builder::new()
             .name("hotprof-cpu".into())
-            .spawn(move || session.run(duration, hz, safe, &comments, &[]))
+            .spawn(move || session.run(mode, duration, hz, &comments, &[], &mut symbolizer))
             .map_err(|e| CpuError::Profiler(format!("cannot start the hotprof-cpu thread: {e}")))?
             .join()
             .unwrap_or_else(|_| Err(CpuError::Profiler("the hotprof-cpu thread panicked".into())))
@@ -33,53 +37,28 @@ impl Capture {
             return Err(CpuError::Disabled);
         }
         let session = Session::claim()?;
-        self.give_pprof_a_temp_dir();
         self.admit(Kind::Cpu).map_err(CpuError::Refused)?;
         Ok(session)
     }
 
-    /// pprof-rs keeps its sample buffer in a named temp file in the default
-    /// temp folder (`$TMPDIR`, else `/tmp`). Where that folder takes no file (a
-    /// read-only root filesystem with no volume on /tmp), every session would
-    /// fail; so, checked once before the first session, tempfile's default
-    /// moves to a scratch folder of this process inside hotprof's own. That
-    /// default is process-wide, which is why it only moves when it is broken.
-    fn give_pprof_a_temp_dir(&self) {
-        static CHECKED: Once = Once::new();
-        CHECKED.call_once(|| {
-            let default = tempfile::env::temp_dir();
-            if tempfile::NamedTempFile::new().is_ok() {
-                return;
-            }
-            let scratch = match self.output.scratch_dir() {
-                Ok(dir) => dir,
-                Err(e) => return error(&format!("{} takes no temp file, and {e}", default.display())),
-            };
-            if tempfile::env::override_temp_dir(&scratch).is_ok() {
-                notice(&format!(
-                    "{} takes no temp file; the CPU profiler keeps its buffer in {} instead",
-                    default.display(),
-                    scratch.display()
-                ));
-            }
-        });
-    }
-
-    /// The SIGUSR2 path: starts a CPU session of `HOTPROF_CPU_SECONDS` on its
-    /// own thread and writes its files; the signal thread returns at once.
+    /// The SIGUSR2 path: starts a window of `HOTPROF_CPU_SECONDS` of the kind
+    /// `HOTPROF_SIGUSR2` names on its own thread, which writes its files;
+    /// the signal thread returns at once.
     pub(crate) fn on_cpu_signal(&'static self, name: &'static str) {
-        let _ = self.spawn_cpu_window(
+        let _ = self.spawn_window(
+            self.config.sigusr2,
             Trigger::Signal(name),
             format!("kill -{}", name.trim_start_matches("SIG")),
             Vec::new(),
         );
     }
 
-    /// Starts a CPU session of `HOTPROF_CPU_SECONDS` on its own thread, which
+    /// Starts a window of `HOTPROF_CPU_SECONDS` on its own thread, which
     /// writes the files; the caller returns at once with the window's length,
     /// or why nothing started. `labels` go on every sample.
-    pub(crate) fn spawn_cpu_window(
+    pub(crate) fn spawn_window(
         &'static self,
+        mode: Mode,
         trigger: Trigger,
         reason: String,
         labels: Vec<(String, String)>,
@@ -94,18 +73,19 @@ impl Capture {
         };
         let (window, hz) = (self.config.cpu_window, self.config.cpu_hz);
         notice(&format!(
-            "{trigger}: CPU profile started for {:.1}s at {hz} Hz ({reason})",
+            "{trigger}: {} profile started for {:.1}s at {hz} Hz ({reason})",
+            mode.title(),
             window.as_secs_f64()
         ));
         let mut comments = self.comments(trigger);
         comments.push(format!("reason: {reason}"));
         let in_flight = WindowInFlight::new(self);
+        let mut symbolizer = self.symbolizer();
         let spawned = std::thread::Builder::new().name("hotprof-cpu".into()).spawn(move || {
             let _in_flight = in_flight;
-            let safe = cpu_session::unwinding_in_the_handler_is_safe();
-            match session.run(window, hz, safe, &comments, &labels) {
-                Ok(profile) => self.write_cpu_profile(&profile),
-                Err(e) => error(&format!("CPU profile failed: {e}")),
+            match session.run(mode, window, hz, &comments, &labels, &mut symbolizer) {
+                Ok(profile) => self.write_profile(mode, &profile),
+                Err(e) => error(&format!("{} profile failed: {e}", mode.title())),
             }
         });
         match spawned {
@@ -134,18 +114,19 @@ impl Capture {
         }
     }
 
-    fn write_cpu_profile(&self, profile: &CpuProfile) {
+    fn write_profile(&self, mode: Mode, profile: &CpuProfile) {
         let now = SystemTime::now();
         let files: [(&str, &[u8]); 3] =
             [("pb.gz", &profile.pprof_gz), ("svg", &profile.svg), ("folded", profile.folded.as_bytes())];
         for (ext, bytes) in files {
-            match self.output.write_at(now, "cpu", ext, bytes) {
+            match self.output.write_at(now, mode.file_kind(), ext, bytes) {
                 Ok(path) => notice(&format!(
-                    "CPU profile ({} samples) written to {}",
+                    "{} profile ({} samples) written to {}",
+                    mode.title(),
                     profile.samples,
                     path.display()
                 )),
-                Err(e) => error(&format!("CPU profile file lost: {e}")),
+                Err(e) => error(&format!("{} profile file lost: {e}", mode.title())),
             }
         }
     }

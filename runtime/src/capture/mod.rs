@@ -20,7 +20,7 @@ use crate::guard::{Denial, Guard, Kind, Refusal, Refused, Stats};
 use crate::meta::{self, AppInfo};
 use crate::notices::{self, RefusalLog};
 use crate::output::OutputDir;
-use crate::stacks::{Symbolizer, Unwinders};
+use crate::stacks::{Lookup, Symbolizer, Unwinders};
 
 /// What asked for a capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,9 +148,26 @@ impl Capture {
         Err(refused)
     }
 
+    /// A handle on the process's one symbolizer.
+    pub(crate) fn symbolizer(&self) -> Symbolizer {
+        lock(&self.collector).1.clone()
+    }
+
     /// Starts the symbolizer thread (install does, so every dump lists it).
     pub(crate) fn start_symbolizer(&self) -> std::io::Result<()> {
         lock(&self.collector).1.start()
+    }
+
+    /// The function at each address (the innermost one inlined there, as
+    /// Go's `FuncForPC`), through the process's one symbolizer.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn function_names(&self, addrs: &[usize]) -> Vec<Option<String>> {
+        let lookups = addrs.iter().map(|&pc| Lookup { pc, exact: true }).collect();
+        let resolved = lock(&self.collector).1.resolve_all(lookups);
+        resolved
+            .into_iter()
+            .map(|r| r.source.first().map(|s| s.function.clone()).filter(|f| f != "??"))
+            .collect()
     }
 
     /// Counters of the guard, per trigger kind, and the merged signals.

@@ -17,7 +17,8 @@ impl Capture {
                 // The call is still slow right now: profile the window that follows.
                 let reason =
                     format!("slow call {} running for {:.3}s", event.scope, event.elapsed.as_secs_f64());
-                let _ = self.spawn_cpu_window(
+                let _ = self.spawn_window(
+                    crate::sampler::Mode::Cpu,
                     Trigger::Threshold,
                     reason,
                     vec![("slow_scope".into(), event.scope.into())],

@@ -30,6 +30,8 @@ pub(crate) struct Config {
     pub cpu_window: Duration,
     pub cpu_hz: u32,
     pub slow_cpu: bool,
+    /// What `SIGUSR2` profiles.
+    pub sigusr2: crate::sampler::Mode,
     pub guard: GuardConfig,
     pub max_files: usize,
     pub max_bytes: u64,
@@ -62,6 +64,7 @@ impl Config {
             cpu_window: vars::CPU_SECONDS.get(env, l),
             cpu_hz: vars::CPU_HZ.get(env, l),
             slow_cpu: vars::SLOW_CPU.get(env, l),
+            sigusr2: vars::SIGUSR2.get(env, l),
             guard: GuardConfig {
                 burst: vars::RATE_BURST.get(env, l),
                 refill: vars::RATE_REFILL.get(env, l),

@@ -39,6 +39,14 @@ pub(crate) fn on_off(v: &str) -> Option<bool> {
     }
 }
 
+pub(crate) fn profile_kind(v: &str) -> Option<crate::sampler::Mode> {
+    match v.to_ascii_lowercase().as_str() {
+        "cpu" => Some(crate::sampler::Mode::Cpu),
+        "wall" => Some(crate::sampler::Mode::Wall),
+        _ => None,
+    }
+}
+
 pub(crate) fn unwinder(v: &str) -> Option<UnwinderChoice> {
     match v.to_ascii_lowercase().as_str() {
         "auto" => Some(UnwinderChoice::Auto),

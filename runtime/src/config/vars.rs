@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::parse::{self, Listen, UnwinderChoice};
 use super::var::{UNSET, Var};
+use crate::sampler::Mode;
 
 const ON_OFF: &str = "one of on, off, true, false, 1, 0, yes, no";
 const DURATION: &str = "a duration above 0 such as 250ms, 2s or 1m";
@@ -61,6 +62,8 @@ variables! {
         "CPU samples per second (1 to 1000)";
     SLOW_CPU: bool = "HOTPROF_SLOW_CPU", "off", parse::on_off, ON_OFF,
         "on: a call still running past its threshold starts a CPU profile";
+    SIGUSR2: Mode = "HOTPROF_SIGUSR2", "cpu", parse::profile_kind, "one of cpu, wall",
+        "what SIGUSR2 profiles: cpu|wall";
     RATE_BURST: u32 = "HOTPROF_RATE_BURST", "5", parse::count, COUNT,
         "captures of one kind allowed back to back (token bucket size)";
     RATE_REFILL: Duration = "HOTPROF_RATE_REFILL", "12s", parse::positive_duration, DURATION,

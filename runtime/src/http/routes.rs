@@ -18,6 +18,7 @@ use super::settings::Limits;
 use super::{goroutine, index, params, responses, symbol, threadcreate};
 use crate::capture::{self, Trigger};
 use crate::notices::notice;
+use crate::sampler::Mode;
 use crate::{CpuError, CpuProfile, switch};
 
 /// Largest request body `symbol` reads.
@@ -31,6 +32,7 @@ pub(crate) fn routes(limits: Limits) -> Router {
         .route("/debug/pprof/cmdline", get(cmdline))
         .route("/debug/pprof/profile", get(profile))
         .route("/debug/pprof/flamegraph", get(flamegraph))
+        .route("/debug/pprof/wall", get(wall))
         .route("/debug/pprof/goroutine", get(goroutine))
         .route("/debug/pprof/scopes", get(scopes))
         .route("/debug/pprof/symbol", get(symbol).post(symbol))
@@ -87,6 +89,17 @@ async fn profile(State(limits): State<Arc<Limits>>, RawQuery(query): RawQuery) -
     }
 }
 
+/// `wall?seconds=N`: every thread, running or not, like `profile` otherwise.
+async fn wall(State(limits): State<Arc<Limits>>, RawQuery(query): RawQuery) -> Response {
+    match params::seconds(query.as_deref(), limits.max_seconds) {
+        Err(message) => bad_request(&message),
+        Ok(window) => match session(Mode::Wall, window).await {
+            Ok(p) => responses::profile("wall", p.pprof_gz),
+            Err(e) => responses::cpu_error(e),
+        },
+    }
+}
+
 async fn flamegraph(State(limits): State<Arc<Limits>>, RawQuery(query): RawQuery) -> Response {
     match params::seconds(query.as_deref(), limits.max_seconds) {
         Err(message) => bad_request(&message),
@@ -99,9 +112,13 @@ async fn flamegraph(State(limits): State<Arc<Limits>>, RawQuery(query): RawQuery
 
 /// A CPU session through the runtime: switch, one session at a time, guard.
 async fn cpu(window: Duration) -> Result<CpuProfile, CpuError> {
-    tokio::task::spawn_blocking(move || capture::get().cpu_profile(Trigger::Http, window))
+    session(Mode::Cpu, window).await
+}
+
+async fn session(mode: Mode, window: Duration) -> Result<CpuProfile, CpuError> {
+    tokio::task::spawn_blocking(move || capture::get().profile(mode, Trigger::Http, window))
         .await
-        .unwrap_or_else(|e| Err(CpuError::Profiler(format!("the CPU session task failed: {e}"))))
+        .unwrap_or_else(|e| Err(CpuError::Profiler(format!("the {} session task failed: {e}", mode.title()))))
 }
 
 /// `seconds` on a profile without deltas: the message of Go's 400, in Go's order.
@@ -237,7 +254,8 @@ async fn trigger(body: Body) -> Response {
             Ok((path, _)) => Ok(format!("thread dump written to {}", path.display())),
             Err(e) => Err(format!("thread dump not taken: {e}")),
         };
-        let cpu = match rt.spawn_cpu_window(Trigger::Http, reason, vec![("alert".into(), alert.names)]) {
+        let cpu = match rt.spawn_window(Mode::Cpu, Trigger::Http, reason, vec![("alert".into(), alert.names)])
+        {
             Ok(window) => Ok(format!("CPU profile started for {:.1}s", window.as_secs_f64())),
             Err(e) => Err(format!("CPU profile not started: {e}")),
         };

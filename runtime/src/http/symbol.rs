@@ -7,15 +7,23 @@ use std::fmt::Write as _;
 /// Most addresses looked up per request.
 const MAX_ADDRESSES: usize = 4096;
 
-/// The answer for a `+`-separated list of addresses.
+/// The answer for a `+`-separated list of addresses. Profiles hotprof
+/// writes carry each location's lookup address, so each is looked up as is.
 pub(crate) fn answer(input: &str) -> String {
+    let addrs: Vec<usize> = input
+        .split('+')
+        .take(MAX_ADDRESSES)
+        .filter_map(parse_address)
+        .filter(|pc| *pc != 0)
+        .filter_map(|pc| usize::try_from(pc).ok())
+        .collect();
+    let names = crate::capture::get().function_names(&addrs);
     let mut out = String::from("num_symbols: 1\n");
-    for pc in input.split('+').take(MAX_ADDRESSES).filter_map(parse_address).filter(|pc| *pc != 0) {
-        if let Some(name) = name_of(pc) {
+    for (pc, name) in addrs.iter().zip(names) {
+        if let Some(name) = name {
             let _ = writeln!(out, "{pc:#x} {name}");
         }
     }
-    backtrace::clear_symbol_cache(); // bounded memory, as after a dump
     out
 }
 
@@ -33,19 +41,6 @@ fn parse_address(word: &str) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(digits, radix).ok()
-}
-
-/// The function at `pc`, without the hash suffix.
-fn name_of(pc: u64) -> Option<String> {
-    let mut name = None;
-    // `resolve` looks up `pc - 1` (right for return addresses); pprof sends
-    // locations' addresses, which are return addresses too.
-    backtrace::resolve(pc as usize as *mut std::ffi::c_void, |sym| {
-        if name.is_none() {
-            name = sym.name().map(|n| format!("{n:#}"));
-        }
-    });
-    name
 }
 
 #[cfg(test)]

@@ -25,6 +25,25 @@ use crate::switch;
 pub(crate) use slow::run_hooks;
 pub use slow::{SlowCall, on_slow_call};
 
+/// The stack node of the innermost scope the calling thread is in (in the
+/// task it polls first), or the root. Async-signal-safe: reads const
+/// thread-locals and atomics and never registers anything, so the sample
+/// handler can call it.
+pub(crate) fn innermost_node() -> u32 {
+    if let Some(task) = tasks::current() {
+        let node = task.stack.top_node();
+        if node != nodes::ROOT {
+            return node;
+        }
+    }
+    threads::peek().map_or(nodes::ROOT, |t| t.stack.top_node())
+}
+
+/// The name of the scope at stack node `node`; `None` for the root.
+pub(crate) fn scope_name(node: u32) -> Option<&'static str> {
+    nodes::scope(node).map(Scope::name)
+}
+
 /// One marked function: its name, where it is, and its slow-call threshold.
 /// Generated as a `static` inside the function by `#[hotprof::profile]`.
 #[derive(Debug)]

@@ -125,6 +125,12 @@ thread_local! {
     static OWNER: Owner = const { Owner };
 }
 
+/// This thread's record if it has one; never registers. Async-signal-safe
+/// (a const thread-local without destructor, then atomics).
+pub(crate) fn peek() -> Option<&'static ThreadFrames> {
+    LOCAL.with(Cell::get)
+}
+
 /// This thread's record, registered on first use. `None` while the thread is
 /// being torn down (its exit hook is gone).
 #[inline]

@@ -16,14 +16,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use dump::{StackFrame, ThreadDump, ThreadInfo, ThreadStatus};
-pub(crate) use symbolize::Symbolizer;
+pub(crate) use symbolize::{Lookup, Symbolizer};
 pub use symbolize::{ModuleOffset, SourceFrame};
-pub(crate) use unwind::Unwinders;
+pub(crate) use unwind::{StackCopy, Unwinders};
 
 use crate::config::UnwinderChoice;
 use crate::sys;
 use slots::Progress;
-use unwind::StackCopy;
 
 /// How the collector unwinds the stack copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +66,22 @@ pub(crate) fn setup(choice: UnwinderChoice) -> &'static Result<CaptureSetup, Str
 /// SIGRTMIN+3 and up: low real-time signals are the ones other libraries take first.
 fn pick_signal() -> Option<c_int> {
     (libc::SIGRTMIN() + 3..=libc::SIGRTMAX()).find(|&sig| sys::signal_is_unused(sig))
+}
+
+/// A real-time signal nobody handles yet, for another handler of hotprof's
+/// (the sampler's). Install a handler on it before asking again.
+pub(crate) fn free_signal() -> Option<c_int> {
+    pick_signal()
+}
+
+/// This process's thread ids.
+pub(crate) fn thread_ids() -> Vec<i32> {
+    procfs::list_tasks()
+}
+
+/// A thread's name, while it lives.
+pub(crate) fn thread_name(tid: i32) -> Option<String> {
+    procfs::status(tid).map(|s| s.name)
 }
 
 /// What one capture collected, before symbolization.

@@ -84,8 +84,8 @@ const ANSWER_WAIT: Duration = Duration::from_secs(30);
 
 type Job = (Vec<Lookup>, Sender<Vec<Resolved>>);
 
-/// The handle of the symbolizer thread; cheap to keep, `Send`.
-#[derive(Debug, Default)]
+/// The handle of the symbolizer thread; cheap to keep and to clone, `Send`.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Symbolizer {
     jobs: Option<Sender<Job>>,
 }
