@@ -112,6 +112,10 @@ impl Session {
             ));
         }
         let pprof_gz = pprof(&stacks, mode, hz, started, lasted, &comments, labels)?;
+        drop(stacks);
+        // The session's unwind tables and tallies are gone too: hand the
+        // freed heap back, so a session leaves the RSS about as it found it.
+        crate::sys::trim_heap();
         let samples = samples.total();
         Ok(CpuProfile { pprof_gz, svg, folded, samples, duration: lasted })
     }
@@ -151,7 +155,7 @@ fn stacks(samples: &Samples, mode: Mode, symbolizer: &mut Symbolizer) -> BTreeMa
     lookups.sort_unstable_by_key(|l| (l.pc, l.exact));
     lookups.dedup();
     let resolved: HashMap<Lookup, _> =
-        lookups.iter().copied().zip(symbolizer.resolve_all(lookups.clone())).collect();
+        lookups.iter().copied().zip(symbolizer.resolve_once(lookups.clone())).collect();
     let mut out = BTreeMap::new();
     for (key, count) in &samples.counts {
         let frames = key

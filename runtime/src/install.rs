@@ -185,7 +185,7 @@ fn ready_line(capture: &Capture, signals: &SignalThread) -> String {
         "ready (pid {}, capture {}, {}; files in {})",
         capture.app.pid,
         if switch::is_enabled() { "on" } else { "off" },
-        signals.names(),
+        signals.names(capture.config.sigusr2),
         capture.output.dir.display()
     )
 }

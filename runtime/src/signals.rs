@@ -43,8 +43,9 @@ impl SignalThread {
         Ok(SignalThread { handle, thread })
     }
 
-    pub(crate) fn names(&self) -> &'static str {
-        "SIGUSR1 -> thread dump, SIGUSR2 -> CPU profile"
+    /// What each signal does, for the ready line.
+    pub(crate) fn names(&self, sigusr2: crate::sampler::Mode) -> String {
+        format!("SIGUSR1 -> thread dump, SIGUSR2 -> {} profile", sigusr2.title())
     }
 
     /// Stops serving signals and waits for a dump in progress to finish. The

@@ -483,3 +483,11 @@ impl Drop for ThreadTimer {
         unsafe { libc::timer_delete(self.0) };
     }
 }
+
+/// Gives glibc malloc's free memory back to the kernel (`malloc_trim(0)`),
+/// after work that allocated and freed a lot (a profile's symbolization).
+/// Harmless under another global allocator: glibc's arenas are then small.
+pub(crate) fn trim_heap() {
+    // SAFETY: malloc_trim only returns free memory of glibc's arenas.
+    unsafe { libc::malloc_trim(0) };
+}

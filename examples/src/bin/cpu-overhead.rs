@@ -41,15 +41,23 @@ fn process_cpu() -> Duration {
     Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
-fn rss_mib() -> u64 {
+/// `VmRSS`, and its anonymous and file-backed parts, in MiB.
+fn rss_mib() -> (u64, u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        / 1024
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            / 1024
+    };
+    (field("VmRSS:"), field("RssAnon:"), field("RssFile:"))
+}
+
+fn show((all, anon, file): (u64, u64, u64)) -> String {
+    format!("{all} MiB ({anon} anonymous, {file} file-backed)")
 }
 
 /// Runs `threads` workers `depth` calls deep for `window` and returns work
@@ -86,6 +94,11 @@ fn main() {
     let rounds: usize = arg("--rounds", 4);
     let depth: usize = arg("--depth", 0);
     let window = Duration::from_secs(seconds);
+    // hotprof sets itself up at its first call (no #[hotprof::main] here),
+    // and glibc keeps the stacks of joined threads for the next ones: do
+    // both before the first reading, so the RSS below is the sessions' alone.
+    let _ = hotprof::stats();
+    measure(threads, depth, Duration::from_millis(500));
     let rss_before = rss_mib();
     println!(
         "{threads} worker threads {depth} calls deep, {seconds} s windows, {rounds} rounds of (none, 99 Hz)"
@@ -126,5 +139,5 @@ fn main() {
         prof_sum / rounds as f64,
         (base_sum - prof_sum) / base_sum * 100.0
     );
-    println!("RSS: {rss_before} MiB before the first session, {} MiB after the last", rss_mib());
+    println!("RSS: {} before the first session, {} after the last", show(rss_before), show(rss_mib()));
 }

@@ -22,6 +22,8 @@ use crate::sys::{self, ThreadTimer};
 
 /// How often the session thread rescans threads and drains the ring.
 const TICK: Duration = Duration::from_millis(10);
+/// The fastest wall-clock rate: one check of every thread per [`TICK`].
+pub(crate) const WALL_MAX_HZ: u32 = 100;
 /// Threads signalled per wall-clock tick at most.
 const WALL_SIGNALS_PER_TICK: usize = 64;
 /// Deepest stack a sample keeps.
@@ -113,6 +115,9 @@ pub(crate) fn run(mode: Mode, hz: u32, mut keep_going: impl FnMut() -> bool) -> 
     if !ring::open(generation) {
         return Err("cannot map the sample ring".into());
     }
+    // The wall ticker checks threads once a tick: faster than that it
+    // would count idle threads more often than running ones.
+    let hz = if mode == Mode::Wall { hz.min(WALL_MAX_HZ) } else { hz };
     let period = Duration::from_nanos(1_000_000_000 / u64::from(hz.max(1)));
     let mut session = Session::new(mode, sig, generation, period);
     while keep_going() {
@@ -121,7 +126,8 @@ pub(crate) fn run(mode: Mode, hz: u32, mut keep_going: impl FnMut() -> bool) -> 
     }
     ring::close();
     session.drain();
-    session.samples.dropped = ring::DROPPED.load(Ordering::Relaxed);
+    ring::release();
+    session.samples.dropped += ring::DROPPED.load(Ordering::Relaxed);
     session.samples.overruns += session.timers.values().map(ThreadTimer::overruns).sum::<u64>();
     Ok(session.samples)
 }
@@ -137,6 +143,9 @@ struct Session {
     samples: Samples,
     /// Wall: each thread's CPU time at the last tick, and its last stack.
     cpu_seen: HashMap<i32, Duration>,
+    /// Wall: threads that block the sample signal (never signalled: it
+    /// would queue up), checked once per thread.
+    blocking: HashMap<i32, bool>,
     last: HashMap<i32, StackKey>,
     next_wall: Instant,
     rng: u64,
@@ -156,6 +165,7 @@ impl Session {
             unwinders,
             samples: Samples::default(),
             cpu_seen: HashMap::new(),
+            blocking: HashMap::new(),
             last: HashMap::new(),
             next_wall: Instant::now(),
             rng: sys::monotonic_ns() | 1,
@@ -224,6 +234,7 @@ impl Session {
                     key.running = false;
                     *self.samples.counts.entry(key).or_default() += periods;
                 }
+                None if self.blocks(tid) => self.samples.dropped += periods,
                 None if signalled < WALL_SIGNALS_PER_TICK => {
                     signalled += 1;
                     let _ = sys::queue_signal_to_thread(tid, self.sig, self.payload());
@@ -231,6 +242,11 @@ impl Session {
                 None => self.samples.dropped += periods,
             }
         }
+    }
+
+    fn blocks(&mut self, tid: i32) -> bool {
+        let sig = self.sig;
+        *self.blocking.entry(tid).or_insert_with(|| stacks::thread_blocks(tid, sig))
     }
 
     /// Unwinds every ready sample and counts its stack.

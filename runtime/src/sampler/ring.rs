@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::sys::{self, Interrupted, MappedBuf, Registers, SignalSink};
 
 /// Stack bytes copied per sample: deep enough for the stacks CPU time is
-/// spent in; a deeper stack is cut there and marked truncated.
+/// spent in; a deeper stack loses its outermost frames.
 pub(crate) const WINDOW: usize = 32 << 10;
 /// Samples held between two drains.
 pub(crate) const SLOTS: usize = 256;
@@ -86,8 +86,8 @@ pub(crate) fn open(generation: u32) -> bool {
     true
 }
 
-/// Closes the ring: later signals are ignored. Returns the stack pages to
-/// the kernel once no handler is writing (or after a short wait).
+/// Closes the ring: later signals are ignored. Waits (briefly) for
+/// handlers still writing, so the last drain sees their samples.
 pub(crate) fn close() {
     ACTIVE.store(0, Ordering::Release);
     let Some(ring) = ring() else { return };
@@ -97,7 +97,14 @@ pub(crate) fn close() {
     {
         std::thread::yield_now();
     }
-    ring.stacks.release();
+}
+
+/// Returns the stack pages to the kernel (after the last drain), so the
+/// memory a session touched leaves the RSS.
+pub(crate) fn release() {
+    if let Some(ring) = ring() {
+        ring.stacks.release();
+    }
 }
 
 /// One drained sample.

@@ -79,6 +79,11 @@ pub(crate) fn thread_ids() -> Vec<i32> {
     procfs::list_tasks()
 }
 
+/// Whether thread `tid` blocks `sig` (or is gone).
+pub(crate) fn thread_blocks(tid: i32, sig: c_int) -> bool {
+    procfs::status(tid).is_none_or(|s| s.blocks(sig))
+}
+
 /// A thread's name, while it lives.
 pub(crate) fn thread_name(tid: i32) -> Option<String> {
     procfs::status(tid).map(|s| s.name)

@@ -3,8 +3,9 @@
 //! hotprof, so every dump lists it), kept warm between dumps.
 //!
 //! It reads each module's DWARF and ELF symbol table with `blazesym`, which
-//! maps files and parses lazily; what it parsed stays until the loaded
-//! modules change or [`IDLE`] passes without a lookup. Names come from DWARF
+//! maps files and parses lazily; what it parsed for a dump stays until the
+//! loaded modules change or [`IDLE`] passes without a lookup (a profile's
+//! lookups drop it at once: see `resolve_once`). Names come from DWARF
 //! (inlined frames included); a function whose DWARF name is short
 //! (`debug = "line-tables-only"`) takes its full path from the ELF symbol
 //! table. An address nothing names keeps its module, its address in that
@@ -82,7 +83,8 @@ const IDLE: Duration = Duration::from_secs(300);
 /// Longest a dump waits for its symbols before printing addresses alone.
 const ANSWER_WAIT: Duration = Duration::from_secs(30);
 
-type Job = (Vec<Lookup>, Sender<Vec<Resolved>>);
+/// Lookups, whether to keep what was parsed for them, and where to answer.
+type Job = (Vec<Lookup>, bool, Sender<Vec<Resolved>>);
 
 /// The handle of the symbolizer thread; cheap to keep and to clone, `Send`.
 #[derive(Debug, Default, Clone)]
@@ -99,22 +101,33 @@ impl Symbolizer {
         Ok(())
     }
 
-    /// Resolves every lookup, in order. Without a symbolizer thread (it
-    /// could not start, or failed), every frame is `??`.
+    /// Resolves every lookup, in order, and keeps what it parsed warm for
+    /// the next dump. Without a symbolizer thread (it could not start, or
+    /// failed), every frame is `??`.
     pub(crate) fn resolve_all(&mut self, lookups: Vec<Lookup>) -> Vec<Resolved> {
+        self.resolve(lookups, true)
+    }
+
+    /// Like [`Self::resolve_all`], then drops what it parsed: for a profile,
+    /// taken seldom, whose session must leave the RSS about as it found it.
+    pub(crate) fn resolve_once(&mut self, lookups: Vec<Lookup>) -> Vec<Resolved> {
+        self.resolve(lookups, false)
+    }
+
+    fn resolve(&mut self, lookups: Vec<Lookup>, keep_warm: bool) -> Vec<Resolved> {
         let n = lookups.len();
-        match self.ask(lookups) {
+        match self.ask(lookups, keep_warm) {
             Some(answer) if answer.len() == n => answer,
             _ => vec![unknown(None); n],
         }
     }
 
-    fn ask(&mut self, lookups: Vec<Lookup>) -> Option<Vec<Resolved>> {
+    fn ask(&mut self, lookups: Vec<Lookup>, keep_warm: bool) -> Option<Vec<Resolved>> {
         let (reply, answer) = mpsc::channel();
         if self.jobs.is_none() {
             self.jobs = start().ok();
         }
-        let sent = self.jobs.as_ref()?.send((lookups, reply));
+        let sent = self.jobs.as_ref()?.send((lookups, keep_warm, reply));
         if sent.is_err() {
             self.jobs = None; // the thread ended; the next dump starts another
             return None;
@@ -134,9 +147,13 @@ fn serve(inbox: &Receiver<Job>) {
     let mut warm: Option<Warm> = None;
     loop {
         match inbox.recv_timeout(IDLE) {
-            Ok((lookups, reply)) => {
+            Ok((lookups, keep_warm, reply)) => {
                 let w = warm.get_or_insert_with(Warm::default);
                 let _ = reply.send(w.resolve_all(&lookups));
+                if !keep_warm {
+                    warm = None;
+                    crate::sys::trim_heap();
+                }
             }
             Err(RecvTimeoutError::Timeout) => warm = None,
             Err(RecvTimeoutError::Disconnected) => return,
