@@ -4,7 +4,8 @@
 # profiles the way users do) and chromium (examples/tests/browser.rs renders
 # the /debug/pprof/ page in it headless, follows its links and keeps a
 # screenshot at target/index.png) and binutils (a stripped copy of the demo
-# is checked against the unstripped one with strip, readelf and addr2line).
+# is checked against the unstripped one with strip, readelf and addr2line)
+# and linux-perf (CPU profiles are checked against perf's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ command -v gdb >/dev/null 2>&1 || missing+=(gdb)
 command -v go >/dev/null 2>&1 || missing+=(golang-go)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v strip >/dev/null 2>&1 && command -v addr2line >/dev/null 2>&1 || missing+=(binutils)
+command -v perf >/dev/null 2>&1 || missing+=(linux-perf)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing ${missing[*]} (needed by the tests)"
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

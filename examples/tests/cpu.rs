@@ -249,3 +249,72 @@ fn a_busy_thread_at_the_edge_of_its_stack_is_sampled_and_survives() {
     assert!(edge.contains("descend_to_the_edge") && edge.contains("spinning_at_the_edge"), "{edge}");
     assert!(svc.ping());
 }
+
+#[test]
+fn tagfocus_on_a_scope_isolates_a_marked_functions_time() {
+    let _serial = serial();
+    let dir = fresh_dir("cpu-scope");
+    let env = [("HOTPROF_CPU_SECONDS", "2s")];
+    let svc = Service::start_bin(env!("CARGO_BIN_EXE_scoped-service"), &dir, &["--stuck", "30"], &env);
+    svc.kill("USR2");
+    assert!(wait_cpu_sets(&svc, 1), "{}", svc.stderr());
+    let pb = &cpu_files(&dir, "pb.gz")[0];
+    let tags = go_pprof(&["-tags"], pb);
+    assert!(tags.contains("scoped_service::stuck_call"), "the scope label: {tags}");
+    let focused = go_pprof(&["-top", "-tagfocus=scope=stuck_call"], pb);
+    let listing: Vec<&str> =
+        focused.lines().skip_while(|l| !l.trim_start().starts_with("flat")).skip(1).collect();
+    assert!(listing.iter().any(|l| l.contains("stuck_call")), "{focused}");
+    assert!(
+        !listing.iter().any(|l| l.contains("process_batch")),
+        "other threads' time is left out: {focused}"
+    );
+}
+
+/// `perf` samples the same process at the same time: the hot function's
+/// share of the samples agrees within 3 points.
+#[test]
+fn the_hot_functions_share_agrees_with_perf() {
+    let _serial = serial();
+    let dir = fresh_dir("cpu-perf");
+    let svc = Service::start(&dir, &["--hot", "1", "--malloc", "1"], &[("HOTPROF_CPU_SECONDS", "4s")]);
+    let data = dir.join("perf.data");
+    let perf = Command::new("perf")
+        .args(["record", "-e", "cpu-clock", "-F", "99", "-g", "-o"])
+        .arg(&data)
+        .args(["-p", &svc.pid.to_string(), "--", "sleep", "4"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("perf (the test script installs linux-perf)");
+    svc.kill("USR2");
+    assert!(wait_cpu_sets(&svc, 1), "{}", svc.stderr());
+    assert!(perf.wait_with_output().unwrap().status.success(), "perf record failed");
+    let report = Command::new("perf")
+        // The service's own threads only, as in our profile (hotprof's
+        // session thread is not in it; perf would count its work).
+        .args(["report", "--stdio", "--no-children", "-g", "none", "--sort", "sym"])
+        .args(["--comms", "burner-0,malloc-0", "--percentage", "relative", "-i"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&report.stdout);
+    // `    91.23%  [.] hotprof_examples::hot_loop`
+    let theirs: f64 = report
+        .lines()
+        .find(|l| l.contains("hot_loop") && l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .and_then(|l| l.trim_start().split('%').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no hot_loop in perf's report:\n{report}"));
+    let top = go_pprof(
+        &["-top", "-nodecount=20", "-tagfocus=thread=burner-0,malloc-0"],
+        &cpu_files(&dir, "pb.gz")[0],
+    );
+    // `     3.81s 95.25% 95.25%      3.81s 95.25%  hotprof_examples::hot_loop`
+    let ours: f64 = top
+        .lines()
+        .find(|l| l.ends_with("hotprof_examples::hot_loop"))
+        .and_then(|l| l.split_whitespace().nth(1)?.trim_end_matches('%').parse().ok())
+        .unwrap_or_else(|| panic!("no hot_loop in our profile:\n{top}"));
+    eprintln!("hot_loop: {ours}% here, {theirs}% in perf");
+    assert!((ours - theirs).abs() <= 3.0, "hot_loop: {ours}% here, {theirs}% in perf\n{top}\n{report}");
+}

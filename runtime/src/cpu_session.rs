@@ -133,8 +133,12 @@ fn sampler_note(mode: Mode, hz: u32, s: &Samples) -> String {
         Mode::Cpu => "a timer on each thread's CPU clock",
         Mode::Wall => "every thread, running or not, on a wall-clock ticker",
     };
+    let timers = match s.timer_errors {
+        0 => String::new(),
+        n => format!("; {n} threads got no timer (most exited first)"),
+    };
     format!(
-        "sampler: {how} at {hz} Hz; {} samples, {} dropped (ring full or too many threads a tick), {} timer overruns",
+        "sampler: {how} at {hz} Hz; {} samples, {} dropped (ring full or too many threads a tick), {} timer overruns{timers}",
         s.total(),
         s.dropped,
         s.overruns
@@ -213,7 +217,7 @@ fn flamegraph(folded: &str, mode: Mode, hz: u32) -> Result<Vec<u8>, CpuError> {
     if folded.is_empty() {
         // inferno refuses empty input; an empty profile is still a valid SVG.
         svg.extend_from_slice(
-            br#"<?xml version="1.0" standalone="no"?><svg xmlns="http://www.w3.org/2000/svg" width="1200" height="60"><text x="10" y="30">hotprof CPU profile: no samples</text></svg>"#,
+            br#"<?xml version="1.0" standalone="no"?><svg xmlns="http://www.w3.org/2000/svg" width="1200" height="60"><text x="10" y="30">hotprof profile: no samples</text></svg>"#,
         );
         return Ok(svg);
     }
