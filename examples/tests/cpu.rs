@@ -318,3 +318,14 @@ fn the_hot_functions_share_agrees_with_perf() {
     eprintln!("hot_loop: {ours}% here, {theirs}% in perf");
     assert!((ours - theirs).abs() <= 3.0, "hot_loop: {ours}% here, {theirs}% in perf\n{top}\n{report}");
 }
+
+#[test]
+fn a_bare_number_of_seconds_is_a_window() {
+    let _serial = serial();
+    let dir = fresh_dir("cpu-seconds");
+    let svc = Service::start(&dir, &["--hot", "1"], &[("HOTPROF_CPU_SECONDS", "1")]);
+    svc.kill("USR2");
+    assert!(svc.wait_stderr("CPU profile started for 1.0s", WAIT), "{}", svc.stderr());
+    assert!(!svc.stderr().contains("ignoring HOTPROF_CPU_SECONDS"), "{}", svc.stderr());
+    assert!(wait_cpu_sets(&svc, 1), "{}", svc.stderr());
+}

@@ -130,6 +130,9 @@ mod tests {
         );
         let (c, _) = load(&[("HOTPROF_CPU_HZ", "250"), ("HOTPROF_CPU_SECONDS", "3s")], MacroArgs::default());
         assert_eq!((c.cpu_window, c.cpu_hz), (Duration::from_secs(3), 250));
+        let (c, errors) = load(&[("HOTPROF_CPU_SECONDS", "3"), ("HOTPROF_RATE_REFILL", "30")], MacroArgs::default());
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((c.cpu_window, c.guard.refill), (Duration::from_secs(3), Duration::from_secs(30)));
     }
 
     #[test]
@@ -147,7 +150,7 @@ mod tests {
     fn invalid_values_name_the_variable_and_fall_back() {
         let args = MacroArgs { dir: None, enabled: Some(false), http: None };
         let (c, errors) = load(
-            &[("HOTPROF", "maybe"), ("HOTPROF_DUMP_TIMEOUT", "250"), ("HOTPROF_MAX_BYTES", "lots")],
+            &[("HOTPROF", "maybe"), ("HOTPROF_DUMP_TIMEOUT", "250 millis"), ("HOTPROF_MAX_BYTES", "lots")],
             args,
         );
         assert!(!c.enabled, "falls back to the macro's value, not to a guess");
@@ -157,7 +160,7 @@ mod tests {
             errors[0],
             "hotprof: ignoring HOTPROF=\"maybe\": expected one of on, off, true, false, 1, 0, yes, no; using off"
         );
-        assert!(errors[1].contains("HOTPROF_DUMP_TIMEOUT=\"250\": expected a duration"));
+        assert!(errors[1].contains("HOTPROF_DUMP_TIMEOUT=\"250 millis\": expected a duration"));
         assert!(errors[2].contains("HOTPROF_MAX_BYTES"));
     }
 

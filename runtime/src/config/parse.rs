@@ -56,9 +56,12 @@ pub(crate) fn unwinder(v: &str) -> Option<UnwinderChoice> {
     }
 }
 
-/// A human duration: a whole number followed by one of [`DURATION_UNITS`].
+/// A human duration: a whole number of seconds, or a whole number followed
+/// by one of [`DURATION_UNITS`].
 pub(crate) fn duration(v: &str) -> Option<Duration> {
-    let split = v.find(|c: char| !c.is_ascii_digit())?;
+    let Some(split) = v.find(|c: char| !c.is_ascii_digit()) else {
+        return v.parse().ok().map(Duration::from_secs); // `HOTPROF_CPU_SECONDS=3`
+    };
     let (digits, unit) = v.split_at(split);
     let n: u64 = digits.parse().ok()?;
     let d = match unit.trim() {
@@ -174,7 +177,8 @@ mod tests {
         assert_eq!(duration("15µs"), Some(Duration::from_micros(15)));
         assert_eq!(duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(duration("3 s"), Some(Duration::from_secs(3)));
-        for bad in ["", "ms", "10", "1.5s", "-1s", "10h"] {
+        assert_eq!(duration("10"), Some(Duration::from_secs(10)), "a bare number is seconds");
+        for bad in ["", "ms", "1.5s", "-1s", "10h", "1.5", " 3"] {
             assert_eq!(duration(bad), None, "{bad}");
         }
         assert_eq!(bytes("1048576"), Some(1 << 20));

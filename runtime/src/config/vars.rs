@@ -11,7 +11,7 @@ use super::var::{UNSET, Var};
 use crate::sampler::Mode;
 
 const ON_OFF: &str = "one of on, off, true, false, 1, 0, yes, no";
-const DURATION: &str = "a duration above 0 such as 250ms, 2s or 1m";
+const DURATION: &str = "a duration above 0: seconds (3) or with a unit (250ms, 2s, 1m)";
 const COUNT: &str = "a whole number above 0";
 const PATH: &str = "a path";
 
