@@ -363,3 +363,30 @@ fn threads_at_the_edge_of_their_stack_are_dumped_and_survive() {
     }
     assert!(svc.ping(), "{}", svc.stderr());
 }
+
+#[test]
+fn a_folder_that_takes_no_file_gets_the_dump_on_stderr() {
+    let dir = std::path::Path::new("/proc/hotprof-no-such-folder");
+    let svc = Service::start(dir, &[], &[]);
+    assert!(svc.stderr().contains("NOT WRITABLE"), "the ready line says so: {}", svc.stderr());
+    svc.kill("USR1");
+    let begin = "-- begin hotprof thread dump --";
+    assert!(
+        wait_until(WAIT, || svc.stderr().split(begin).nth(1).is_some_and(|rest| rest.contains(END_MARKER))),
+        "{}",
+        svc.stderr()
+    );
+    let stderr = svc.stderr();
+    assert!(
+        stderr
+            .contains("hotprof: thread dump not written (cannot create folder /proc/hotprof-no-such-folder"),
+        "{stderr}"
+    );
+    let text = stderr.split(begin).nth(1).unwrap();
+    let text = &text[..text.find(END_MARKER).unwrap() + END_MARKER.len()];
+    let (header, threads) = parse_dump(text.trim_start());
+    assert_eq!(header_value(&header, "trigger"), "signal SIGUSR1");
+    let sleeper = threads.iter().find(|t| t.name == "sleeper").unwrap_or_else(|| panic!("{text}"));
+    assert!(sleeper.has_function("sleepy_worker"), "{text}");
+    assert!(svc.ping());
+}

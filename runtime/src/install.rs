@@ -68,7 +68,7 @@ fn start_core(args: &MacroArgs, app: AppInfo) {
     match capture.output.prepare() {
         Ok(0) => {}
         Ok(n) => notice(&format!("removed {n} temp file(s) left by an earlier process")),
-        Err(e) => error(&format!("{e}; dumps will fail until the folder is writable")),
+        Err(e) => error(&format!("{e}; dumps go to stderr until the folder is writable")),
     }
     if let Err(e) = stacks::setup(capture.config.unwinder) {
         error(e);
@@ -181,12 +181,15 @@ impl MainArgs {
 }
 
 fn ready_line(capture: &Capture, signals: &SignalThread) -> String {
+    let folder = match capture.output.check_writable() {
+        Ok(()) => format!("files in {}", capture.output.dir.display()),
+        Err(e) => format!("files in {}, NOT WRITABLE ({e}): dumps will go to stderr", capture.output.dir.display()),
+    };
     format!(
-        "ready (pid {}, capture {}, {}; files in {})",
+        "ready (pid {}, capture {}, {}; {folder})",
         capture.app.pid,
         if switch::is_enabled() { "on" } else { "off" },
         signals.names(capture.config.sigusr2),
-        capture.output.dir.display()
     )
 }
 

@@ -27,6 +27,16 @@ pub(crate) fn error(msg: &str) {
     stderr_line(&format!("hotprof: {msg}"));
 }
 
+/// Several lines on stderr in one write, so other threads' lines cannot
+/// land in between; a closed or broken stderr is ignored.
+pub(crate) fn stderr_block(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = err.write_all(b"\n");
+    }
+}
+
 /// One line on stderr; a closed or broken stderr is ignored, never a panic.
 pub(crate) fn stderr_line(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");

@@ -58,6 +58,17 @@ impl OutputDir {
         Ok(remove_stale_temps(&self.dir))
     }
 
+    /// Creates the folder if missing and proves a file can be made in it
+    /// (a temp file, removed at once): `Err` says why not.
+    pub(crate) fn check_writable(&self) -> Result<(), OutputError> {
+        self.ensure_dir()?;
+        tempfile::Builder::new()
+            .prefix(&format!("{TEMP_PREFIX}{}-", self.pid))
+            .tempfile_in(&self.dir)
+            .map(drop)
+            .map_err(err("create a file in", &self.dir))
+    }
+
     fn ensure_dir(&self) -> Result<(), OutputError> {
         if self.dir.is_dir() {
             return Ok(());

@@ -13,6 +13,9 @@ use crate::output::OutputError;
 use crate::stacks::{self, ThreadDump};
 use crate::{scope, switch};
 
+/// First line of a dump printed on stderr; its end is the dump's own end marker.
+pub(crate) const BEGIN_MARKER: &str = "-- begin hotprof thread dump --";
+
 /// Why a dump was not taken or not written.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -59,12 +62,21 @@ impl Capture {
         Ok(dump)
     }
 
-    /// Takes a dump and writes it to the output folder.
+    /// Takes a dump and writes it to the output folder. When no file can
+    /// be written the dump goes whole to stderr instead, between a begin
+    /// line and its end marker, and the error still says why.
     pub(crate) fn dump_to_file(&self, trigger: Trigger) -> Result<(PathBuf, ThreadDump), DumpError> {
         let dump = self.dump(trigger)?;
-        let path =
-            self.output.write("threads", "txt", dump.to_string().as_bytes()).map_err(DumpError::Output)?;
-        Ok((path, dump))
+        let text = dump.to_string();
+        match self.output.write("threads", "txt", text.as_bytes()) {
+            Ok(path) => Ok((path, dump)),
+            Err(e) => {
+                notices::stderr_block(&format!(
+                    "hotprof: thread dump not written ({e}); it follows on stderr\n{BEGIN_MARKER}\n{text}"
+                ));
+                Err(DumpError::Output(e))
+            }
+        }
     }
 
     /// Writes the scope profile next to a dump, when marked calls exist.
@@ -109,6 +121,7 @@ impl Capture {
                 }
             }
             Err(DumpError::Refused(_)) => {} // logged by admit, once per window
+            Err(DumpError::Output(_)) => {}  // printed on stderr whole, with why
             Err(e) => notices::error(&format!("thread dump failed: {e}")),
         }
     }
