@@ -390,3 +390,26 @@ fn a_folder_that_takes_no_file_gets_the_dump_on_stderr() {
     assert!(sleeper.has_function("sleepy_worker"), "{text}");
     assert!(svc.ping());
 }
+
+#[test]
+fn a_dump_of_10000_threads_opens_with_a_short_grouped_summary() {
+    let _heavy = heavy();
+    let dir = fresh_dir("summary");
+    let svc = Service::start(&dir, &["--extra", "10000"], &[("HOTPROF_DUMP_TIMEOUT", "20s")]);
+    svc.kill("USR1");
+    let files = svc.wait_dumps(1, Duration::from_secs(120));
+    assert_eq!(files.len(), 1, "{}", svc.stderr());
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let summary_at = text.find("\nsummary (").expect("a summary");
+    let threads_at = text.find("\nthread ").expect("the full list");
+    assert!(summary_at < threads_at, "the summary comes first");
+    let summary = &text[summary_at..threads_at];
+    assert!(summary.len() < 16 * 1024, "bounded: {} bytes", summary.len());
+    let first = summary.split("\n\n").nth(1).unwrap();
+    let count: usize = first.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(count >= 10_000, "the 10,000 sleepers are one group, shown first: {first}");
+    assert!(first.contains("and ") && first.contains("sleepy_worker"), "{first}");
+    let (_, threads) = parse_dump(&text);
+    assert!(threads.len() > 10_000, "every thread follows in full");
+    assert!(svc.ping());
+}

@@ -183,7 +183,9 @@ impl MainArgs {
 fn ready_line(capture: &Capture, signals: &SignalThread) -> String {
     let folder = match capture.output.check_writable() {
         Ok(()) => format!("files in {}", capture.output.dir.display()),
-        Err(e) => format!("files in {}, NOT WRITABLE ({e}): dumps will go to stderr", capture.output.dir.display()),
+        Err(e) => {
+            format!("files in {}, NOT WRITABLE ({e}): dumps will go to stderr", capture.output.dir.display())
+        }
     };
     format!(
         "ready (pid {}, capture {}, {}; {folder})",

@@ -130,7 +130,8 @@ mod tests {
         );
         let (c, _) = load(&[("HOTPROF_CPU_HZ", "250"), ("HOTPROF_CPU_SECONDS", "3s")], MacroArgs::default());
         assert_eq!((c.cpu_window, c.cpu_hz), (Duration::from_secs(3), 250));
-        let (c, errors) = load(&[("HOTPROF_CPU_SECONDS", "3"), ("HOTPROF_RATE_REFILL", "30")], MacroArgs::default());
+        let (c, errors) =
+            load(&[("HOTPROF_CPU_SECONDS", "3"), ("HOTPROF_RATE_REFILL", "30")], MacroArgs::default());
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!((c.cpu_window, c.guard.refill), (Duration::from_secs(3), Duration::from_secs(30)));
     }

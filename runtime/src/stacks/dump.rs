@@ -196,6 +196,7 @@ impl ThreadStatus {
 impl fmt::Display for ThreadDump {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.write_header(f)?;
+        super::summary::write(f, &self.threads)?;
         for t in &self.threads {
             writeln!(f)?;
             write_thread(f, t)?;

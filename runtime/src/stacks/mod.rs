@@ -7,6 +7,7 @@ mod dump;
 mod modules;
 mod procfs;
 mod slots;
+mod summary;
 mod symbolize;
 mod unwind;
 
