@@ -213,3 +213,45 @@ pub fn spawn_at_the_edge(name: &str, stack: usize, leave: usize, at_the_edge: fn
         .unwrap_or_else(|e| panic!("cannot spawn thread {name}: {e}"));
     let _ = wait.recv();
 }
+
+static MIX_SINK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Iterations of the mixer's loops per 10% share.
+const MIX_UNIT: u64 = 200_000;
+
+/// 7 units of a loop with no calls in it, even unoptimised.
+#[inline(never)]
+pub fn seventy_percent() {
+    let (mut x, mut i) = (0x9e37_79b9_7f4a_7c15u64, 0u64);
+    while i < 7 * MIX_UNIT {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        i += 1;
+    }
+    MIX_SINK.store(x, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// 3 units of the same loop.
+#[inline(never)]
+pub fn thirty_percent() {
+    let (mut x, mut i) = (0x2545_f491_4f6c_dd1du64, 0u64);
+    while i < 3 * MIX_UNIT {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        i += 1;
+    }
+    MIX_SINK.store(x, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Spends 70% of its CPU time in `seventy_percent` and 30% in
+/// `thirty_percent` (the same loop, 7 and 3 units of it), whatever else
+/// runs: a known split for profilers to find.
+#[inline(never)]
+pub fn mixed_worker() {
+    loop {
+        seventy_percent();
+        thirty_percent();
+    }
+}

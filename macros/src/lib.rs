@@ -25,6 +25,8 @@ mod errors;
 mod fn_item;
 mod main;
 mod profile;
+#[cfg(test)]
+mod properties;
 mod suggest;
 
 use proc_macro::TokenStream;

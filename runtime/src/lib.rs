@@ -15,12 +15,14 @@ mod config;
 mod cpu_session;
 mod guard;
 #[cfg(feature = "http")]
-mod http;
+pub(crate) mod http;
 mod install;
 mod meta;
 mod notices;
 mod output;
 mod pprof_proto;
+#[cfg(test)]
+mod properties;
 mod sampler;
 mod scope;
 mod signals;

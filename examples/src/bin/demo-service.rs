@@ -4,6 +4,8 @@
 //! tokio workers, and optionally `--extra N` sleepers, `--malloc N` threads
 //! churning the allocator and `--loader N` threads churning the dynamic loader.
 //! `--hot N` adds threads that burn a core each in `hot_loop`.
+//! `--mix` adds `mixer`, which spends 70% of its CPU time in one function
+//! and 30% in another.
 //! `--edge` adds `edge-parked` and `edge-spinning`, small-stack threads
 //! parked and spinning with about 5 KiB of stack left.
 //! `--blocker` adds a thread that blocks every signal; `--panic` panics in main
@@ -13,8 +15,9 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use hotprof_examples::{
-    arg, hot_loop, loader_churn, malloc_churn, parked_at_the_edge, serve_ping, signal_blocking_worker,
-    sleepy_worker, spawn_at_the_edge, spawn_named, spinning_at_the_edge, spinning_worker, waiting_worker,
+    arg, hot_loop, loader_churn, malloc_churn, mixed_worker, parked_at_the_edge, serve_ping,
+    signal_blocking_worker, sleepy_worker, spawn_at_the_edge, spawn_named, spinning_at_the_edge,
+    spinning_worker, waiting_worker,
 };
 
 #[hotprof::main]
@@ -28,6 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let blocker = std::env::args().any(|a| a == "--blocker");
     let panic = std::env::args().any(|a| a == "--panic");
     let edge = std::env::args().any(|a| a == "--edge");
+    let mix = std::env::args().any(|a| a == "--mix");
 
     spawn_named("sleeper", sleepy_worker);
     spawn_named("spinner", spinning_worker);
@@ -46,6 +50,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for i in 0..hot {
         spawn_named(&format!("burner-{i}"), hot_loop);
+    }
+    if mix {
+        spawn_named("mixer", mixed_worker);
     }
     if edge {
         spawn_at_the_edge("edge-parked", 128 << 10, 5 << 10, parked_at_the_edge);

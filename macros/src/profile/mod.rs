@@ -10,3 +10,9 @@ mod item;
 mod returns;
 
 pub(crate) use expand::expand;
+
+/// `threshold = "..."` text to nanoseconds (for the property tests).
+#[cfg(test)]
+pub(crate) fn parse_threshold(text: &str) -> Result<u64, String> {
+    duration::parse(text).map_err(|e| e.to_string())
+}

@@ -13,12 +13,12 @@ mod access;
 mod goroutine;
 mod index;
 mod pacer;
-mod params;
+pub(crate) mod params;
 mod responses;
-mod routes;
+pub(crate) mod routes;
 mod server;
 mod settings;
-mod symbol;
+pub(crate) mod symbol;
 mod threadcreate;
 mod tls;
 

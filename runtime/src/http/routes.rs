@@ -272,13 +272,13 @@ async fn trigger(body: Body) -> Response {
 }
 
 /// What the trigger needs from an Alertmanager webhook body.
-struct Alert {
-    resolved: bool,
+pub(crate) struct Alert {
+    pub resolved: bool,
     /// The alert names, comma-separated.
-    names: String,
+    pub names: String,
 }
 
-fn webhook(body: &[u8]) -> Result<Alert, String> {
+pub(crate) fn webhook(body: &[u8]) -> Result<Alert, String> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| "hotprof: the body is not JSON; an Alertmanager webhook is expected".to_string())?;
     let alerts = value

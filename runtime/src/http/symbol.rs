@@ -28,7 +28,7 @@ pub(crate) fn answer(input: &str) -> String {
 }
 
 /// Like Go's `strconv.ParseUint(word, 0, 64)`: `0x` hex, `0o`/`0` octal, `0b` binary, else decimal.
-fn parse_address(word: &str) -> Option<u64> {
+pub(crate) fn parse_address(word: &str) -> Option<u64> {
     let w = word.trim();
     let (digits, radix) = match w.get(..2) {
         Some("0x" | "0X") => (&w[2..], 16),
