@@ -1,20 +1,26 @@
 //! The debug HTTP server (`HOTPROF_HTTP`) in a real process, over real
 //! sockets: `go tool pprof` against `/debug/pprof/profile`, Go's statuses and
-//! headers, access control, the switch, one CPU session at a time, and a
-//! table of malformed requests that must all get a 4xx.
+//! headers, access control, the switch, one CPU session at a time, a
+//! table of malformed requests that must all get a 4xx, and stalled clients
+//! that must not lock the port.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
 /// `ops:s3cret`, as sent in `Authorization: Basic`.
 const GOOD_AUTH: &str = "Authorization: Basic b3BzOnMzY3JldA==\r\n";
 const WRONG_AUTH: &str = "Authorization: Basic b3BzOndyb25n\r\n";
+
+/// hotprof's bound on reading a request body (`routes::BODY_TIMEOUT`).
+const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections the server keeps at once (`server::MAX_CONNECTIONS`).
+const MAX_CONNECTIONS: usize = 64;
 
 /// CPU tests burn cores; run them one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -646,6 +652,96 @@ fn idle_connections_are_dropped_and_a_flood_does_not_wedge_the_server() {
     (&stream).write_all(b"GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     assert!(read_head(&mut reader).starts_with("HTTP/1.1 200"));
     assert!(closed(&stream), "an idle keep-alive connection is closed");
+}
+
+/// A POST whose headers promise 100 bytes of body, of which it sends 4.
+fn stalled_post(addr: SocketAddr, path: &str, auth: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 100\r\n\r\n0x12");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+/// What the server sent on `stream` until it closed it (a reset counts as a
+/// close), or `None` if it was still open after `wait`.
+fn until_closed(mut stream: &TcpStream, wait: Duration) -> Option<Vec<u8>> {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut sent = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(sent),
+            Ok(n) => sent.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return None;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Some(sent),
+        }
+    }
+}
+
+/// hotprof's 408 for a body that did not arrive, then the close.
+fn assert_body_timeout(sent: &[u8]) {
+    let text = String::from_utf8_lossy(sent);
+    assert!(text.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{text:?}");
+    let head = text.to_ascii_lowercase();
+    for line in ["connection: close", "x-go-pprof: 1", "content-type: text/plain; charset=utf-8"] {
+        assert!(head.contains(&format!("\r\n{line}\r\n")), "no {line}: {text:?}");
+    }
+    assert!(text.ends_with("\r\n\r\nhotprof: the request body did not arrive within 5s\n"), "{text:?}");
+}
+
+#[test]
+fn stalled_request_bodies_get_a_408_and_free_the_port() {
+    let (mut svc, addr) = start(&[], &[("HOTPROF_AUTH", "ops:s3cret")]);
+    let started = Instant::now();
+    let stalled: Vec<TcpStream> =
+        (0..70).map(|_| stalled_post(addr, "/debug/pprof/symbol", GOOD_AUTH)).collect();
+    let cmdline =
+        format!("GET /debug/pprof/cmdline HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{GOOD_AUTH}\r\n");
+    // They hold every slot: a new connection is closed unanswered.
+    let locked = TcpStream::connect(addr).unwrap();
+    let _ = (&locked).write_all(cmdline.as_bytes());
+    assert_eq!(until_closed(&locked, Duration::from_secs(2)), Some(Vec::new()), "the port was not locked");
+
+    // Within the body timeout and a margin, the port answers again.
+    let answered = wait_until(BODY_TIMEOUT + Duration::from_secs(3), || {
+        let Ok(stream) = TcpStream::connect(addr) else { return false };
+        let _ = (&stream).write_all(cmdline.as_bytes());
+        until_closed(&stream, Duration::from_secs(2)).is_some_and(|a| a.starts_with(b"HTTP/1.1 200"))
+    });
+    let freed = started.elapsed();
+    assert!(answered, "no answer {freed:?} after the stalled requests: {}", svc.stderr());
+    assert!(freed >= BODY_TIMEOUT, "answered before the stalled bodies timed out: {freed:?}");
+
+    // Every stalled connection was closed by the server: those it served with
+    // a 408, those over the cap at once and unanswered.
+    let ends: Vec<Option<Vec<u8>>> =
+        stalled.iter().map(|s| until_closed(s, Duration::from_secs(1))).collect();
+    let open = ends.iter().filter(|e| e.is_none()).count();
+    assert_eq!(open, 0, "{open} stalled connections still open");
+    let (timed_out, unanswered): (Vec<_>, Vec<_>) = ends.into_iter().flatten().partition(|e| !e.is_empty());
+    timed_out.iter().for_each(|sent| assert_body_timeout(sent));
+    assert_eq!((timed_out.len(), unanswered.len()), (MAX_CONNECTIONS, 70 - MAX_CONNECTIONS));
+    assert!(svc.alive() && svc.ping(), "{}", svc.stderr());
+    assert!(!svc.stderr().contains("panicked"), "{}", svc.stderr());
+}
+
+#[test]
+fn a_stalled_body_gets_a_408_in_the_apps_own_server_too() {
+    let bin = env!("CARGO_BIN_EXE_router-service");
+    let svc = Service::start_bin(bin, &fresh_dir("http-router-stall"), &[], &[]);
+    let addr = announced_addr(&svc, "router-service: app on http://");
+    let started = Instant::now();
+    let stalled = ["/internal/debug/pprof/symbol", "/internal/debug/pprof/trigger"]
+        .map(|path| stalled_post(addr, path, ""));
+    for stream in &stalled {
+        let sent = until_closed(stream, BODY_TIMEOUT + Duration::from_secs(3));
+        assert_body_timeout(&sent.unwrap_or_else(|| panic!("still open after {:?}", started.elapsed())));
+    }
+    assert!(started.elapsed() >= BODY_TIMEOUT, "{:?}", started.elapsed());
+    assert_eq!(get(addr, "/internal/debug/pprof/cmdline").status, 200);
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! the safe choice; any other address needs credentials.
 
 mod access;
+mod deadline;
 mod goroutine;
 mod index;
 mod pacer;

@@ -12,6 +12,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tokio::time::Instant;
 
+use super::deadline::ReadDeadline;
+
 /// What accepting a TLS connection costs, in turns: its handshake takes
 /// 0.3 ms (ECDSA P-256) to 0.8 ms (RSA 2048) of CPU against some 10 us for a
 /// rejected request, so a flood of new connections is held to a tenth of the rate.
@@ -55,12 +57,17 @@ impl Pacer {
 }
 
 /// Middleware: each request waits for its turn before anything else runs.
+/// The wait is the server's, not the client's, so the connection's read
+/// deadline is paused meanwhile.
 pub(crate) async fn pace(
     State(pacer): State<std::sync::Arc<Pacer>>,
     request: Request,
     next: Next,
 ) -> Response {
-    pacer.turn(1).await;
+    match request.extensions().get::<ReadDeadline>().cloned() {
+        Some(deadline) => deadline.paused(pacer.turn(1)).await,
+        None => pacer.turn(1).await,
+    }
     next.run(request).await
 }
 

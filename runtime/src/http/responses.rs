@@ -29,6 +29,15 @@ pub(crate) fn internal(message: &str) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, message)
 }
 
+/// 408 for a request body that did not arrive in time, with `Connection:
+/// close`: the rest of the body may still come, and must not be read as a
+/// next request.
+pub(crate) fn request_timeout(message: &str) -> Response {
+    let mut r = error(StatusCode::REQUEST_TIMEOUT, message);
+    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 /// 429 with `Retry-After` in whole seconds (at least 1).
 pub(crate) fn too_many(message: &str, retry_after: Duration) -> Response {
     let mut r = error(StatusCode::TOO_MANY_REQUESTS, message);

@@ -21,8 +21,13 @@ use crate::notices::notice;
 use crate::sampler::Mode;
 use crate::{CpuError, CpuProfile, switch};
 
-/// Largest request body `symbol` reads.
+/// Largest request body `symbol` and `trigger` read.
 const MAX_BODY: usize = 64 * 1024;
+/// A request body must arrive in full within this time of the handler
+/// starting to read it, or the answer is a 408 and the connection closes. It
+/// is the handlers' own bound, so it holds in any server `router()` is
+/// mounted in; 64 KiB in 5 s is 13 KB/s, far below any real client.
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Every route, without access control or a fallback (so it can be merged).
 pub(crate) fn routes(limits: Limits) -> Router {
@@ -212,14 +217,27 @@ async fn symbol(request: Request) -> Response {
         .unwrap_or_else(|e| responses::internal(&format!("hotprof: the symbol task failed: {e}")))
 }
 
-/// The body's bytes, at most [`MAX_BODY`] of them.
+/// The body's bytes, at most [`MAX_BODY`] of them, within [`BODY_TIMEOUT`].
 async fn read_bytes(body: Body) -> Result<axum::body::Bytes, Response> {
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        responses::error(
+    read_within(body, BODY_TIMEOUT).await
+}
+
+/// The body within `limit`, or the answer that refuses it. Under Go's
+/// `ReadTimeout` a handler sees a read error mid-body and answers as it sees
+/// fit; ours answer 408. The body is dropped with the refusal, so hyper stops
+/// reading it and closes the connection after the answer.
+async fn read_within(body: Body, limit: Duration) -> Result<axum::body::Bytes, Response> {
+    match tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(responses::error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("hotprof: the request body could not be read or is over {MAX_BODY} bytes"),
-        )
-    })
+        )),
+        Err(_) => Err(responses::request_timeout(&format!(
+            "hotprof: the request body did not arrive within {}s",
+            limit.as_secs_f64()
+        ))),
+    }
 }
 
 /// The body as UTF-8 text, at most [`MAX_BODY`] bytes.
@@ -312,7 +330,42 @@ async fn disable() -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::webhook;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use axum::body::{Body, Bytes, HttpBody};
+    use axum::http::{StatusCode, header};
+    use hyper::body::Frame;
+
+    use super::{read_within, webhook};
+
+    /// A body whose client sent its headers and then nothing more.
+    struct Stalled;
+
+    impl HttpBody for Stalled {
+        type Data = Bytes;
+        type Error = axum::Error;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_gets_a_408_that_closes_the_connection() {
+        let refusal = read_within(Body::new(Stalled), Duration::from_millis(50)).await.unwrap_err();
+        assert_eq!(refusal.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(refusal.headers()[header::CONNECTION], "close");
+        assert_eq!(refusal.headers()["x-go-pprof"], "1");
+        let text = axum::body::to_bytes(refusal.into_body(), 1024).await.unwrap();
+        assert_eq!(&text[..], b"hotprof: the request body did not arrive within 0.05s\n");
+        let bytes = read_within(Body::from("0x1+0x2"), Duration::from_millis(50)).await.unwrap();
+        assert_eq!(&bytes[..], b"0x1+0x2");
+    }
 
     #[test]
     fn reads_alertmanager_webhooks() {
