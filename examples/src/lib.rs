@@ -255,3 +255,34 @@ pub fn mixed_worker() {
         thirty_percent();
     }
 }
+
+/// Starts a thread that lives about a millisecond, joins it, and again:
+/// threads come and go while hotprof works.
+#[inline(never)]
+pub fn thread_churn() {
+    loop {
+        let short = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(1)));
+        let _ = short.join();
+    }
+}
+
+/// Ticks every 10 ms and prints, every 10 s, the longest gap between two
+/// ticks since the last line: `heartbeat: max gap <ms> ms`. A stall of the
+/// program shows as a long gap.
+#[inline(never)]
+pub fn heartbeat() {
+    let mut last = Instant::now();
+    let mut window = Instant::now();
+    let mut max_gap = Duration::ZERO;
+    loop {
+        std::thread::sleep(Duration::from_millis(10));
+        let now = Instant::now();
+        max_gap = max_gap.max(now - last);
+        last = now;
+        if now - window >= Duration::from_secs(10) {
+            println!("heartbeat: max gap {} ms", max_gap.as_millis());
+            max_gap = Duration::ZERO;
+            window = now;
+        }
+    }
+}

@@ -4,6 +4,9 @@
 //! tokio workers, and optionally `--extra N` sleepers, `--malloc N` threads
 //! churning the allocator and `--loader N` threads churning the dynamic loader.
 //! `--hot N` adds threads that burn a core each in `hot_loop`.
+//! `--churn N` adds threads that start and join short-lived threads in a
+//! loop; `--heartbeat` a thread that prints the longest gap between its
+//! 10 ms ticks every 10 s (stalls show there).
 //! `--mix` adds `mixer`, which spends 70% of its CPU time in one function
 //! and 30% in another.
 //! `--edge` adds `edge-parked` and `edge-spinning`, small-stack threads
@@ -17,7 +20,7 @@ use std::time::Duration;
 use hotprof_examples::{
     arg, hot_loop, loader_churn, malloc_churn, mixed_worker, parked_at_the_edge, serve_ping,
     signal_blocking_worker, sleepy_worker, spawn_at_the_edge, spawn_named, spinning_at_the_edge,
-    spinning_worker, waiting_worker,
+    spinning_worker, thread_churn, waiting_worker,
 };
 
 #[hotprof::main]
@@ -32,6 +35,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let panic = std::env::args().any(|a| a == "--panic");
     let edge = std::env::args().any(|a| a == "--edge");
     let mix = std::env::args().any(|a| a == "--mix");
+    let churn: usize = arg("--churn", 0);
+    let heartbeat = std::env::args().any(|a| a == "--heartbeat");
 
     spawn_named("sleeper", sleepy_worker);
     spawn_named("spinner", spinning_worker);
@@ -50,6 +55,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for i in 0..hot {
         spawn_named(&format!("burner-{i}"), hot_loop);
+    }
+    for i in 0..churn {
+        spawn_named(&format!("churn-{i}"), thread_churn);
+    }
+    if heartbeat {
+        spawn_named("heartbeat", hotprof_examples::heartbeat);
     }
     if mix {
         spawn_named("mixer", mixed_worker);

@@ -14,7 +14,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hotprof_examples::{arg, malloc_churn, sleepy_worker, spawn_named};
+use hotprof_examples::{arg, malloc_churn, sleepy_worker, spawn_named, thread_churn};
 
 struct Counting;
 
@@ -114,12 +114,4 @@ fn main() {
         rss_kib("VmRSS:") / 1024,
         rss_kib("VmHWM:") / 1024
     );
-}
-
-/// Starts a thread that lives about a millisecond, joins it, and again.
-fn thread_churn() {
-    loop {
-        let short = std::thread::spawn(|| std::thread::sleep(Duration::from_millis(1)));
-        let _ = short.join();
-    }
 }
