@@ -84,7 +84,8 @@ impl Session {
     /// Samples the whole process in `mode` for `duration` at `hz` samples
     /// per second (per thread, of CPU or of wall time). Blocks the calling
     /// thread for the window (callers run it on `hotprof-cpu`). `labels` go
-    /// on every sample.
+    /// on every sample; `cancel` ends the window early.
+    #[allow(clippy::too_many_arguments, reason = "one window's settings, all needed")]
     pub(crate) fn run(
         self,
         mode: Mode,
@@ -93,11 +94,13 @@ impl Session {
         comments: &[String],
         labels: &[(String, String)],
         symbolizer: &mut Symbolizer,
+        cancel: &AtomicBool,
     ) -> Result<CpuProfile, CpuError> {
         let started = SystemTime::now();
         let t0 = Instant::now();
-        let samples = sampler::run(mode, hz, || t0.elapsed() < duration && !CLOSING.load(Ordering::Acquire))
-            .map_err(CpuError::Profiler)?;
+        let keep_going =
+            || t0.elapsed() < duration && !CLOSING.load(Ordering::Acquire) && !cancel.load(Ordering::Acquire);
+        let samples = sampler::run(mode, hz, keep_going).map_err(CpuError::Profiler)?;
         let lasted = t0.elapsed().min(duration);
         let stacks = stacks(&samples, mode, symbolizer);
         let folded = folded(&stacks);

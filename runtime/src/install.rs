@@ -9,20 +9,22 @@
 //! 5. make a stray `SIGPROF` harmless;
 //! 6. start the `hotprof-sampler` thread (scopes, slow calls) and the
 //!    `hotprof-symbols` thread (names for dumps);
-//! 7. with `#[hotprof::main]` only: the debug HTTP server, then the signal
-//!    thread (from here on `SIGUSR1` cannot kill the process), then the
-//!    ready line.
+//! 7. with `#[hotprof::main]` only: the debug HTTP server, the attach
+//!    socket (`hotprof` command), then the signal thread (from here on
+//!    `SIGUSR1` cannot kill the process), then the ready line.
 //!
 //! Without `#[hotprof::main]`, the first API call runs steps 1 to 6 from the
 //! environment alone (docs/quickstart.md): nothing handles `SIGUSR1` or
 //! `SIGUSR2` then. Stop, when `main` returns or unwinds, runs backwards:
-//! HTTP server, signal thread, open CPU windows (written short), sampler.
+//! attach socket, HTTP server, signal thread, open CPU windows (written
+//! short), sampler.
 
 use std::path::PathBuf;
 use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
 use crate::__private::HttpAddr;
+use crate::attach::AttachThread;
 use crate::capture::Capture;
 use crate::config::{Config, Env, MacroArgs};
 use crate::meta::{AppInfo, BuildInfo};
@@ -167,9 +169,13 @@ impl MainArgs {
         {
             guard.http = crate::http::HttpServer::start(self.args.http);
         }
+        match AttachThread::start(capture) {
+            Ok(attach) => guard.attach = Some(attach),
+            Err(e) => error(&format!("the attach socket is off ({e}); `hotprof` cannot reach this process")),
+        }
         match SignalThread::start(capture) {
             Ok(signals) => {
-                notice(&ready_line(capture, &signals));
+                notice(&ready_line(capture, &signals, guard.attach.as_ref()));
                 guard.signals = Some(signals);
             }
             Err(e) => error(&format!(
@@ -180,15 +186,16 @@ impl MainArgs {
     }
 }
 
-fn ready_line(capture: &Capture, signals: &SignalThread) -> String {
+fn ready_line(capture: &Capture, signals: &SignalThread, attach: Option<&AttachThread>) -> String {
     let folder = match capture.output.check_writable() {
         Ok(()) => format!("files in {}", capture.output.dir.display()),
         Err(e) => {
             format!("files in {}, NOT WRITABLE ({e}): dumps will go to stderr", capture.output.dir.display())
         }
     };
+    let attach = attach.map(|a| format!("; attach at {}", a.path().display())).unwrap_or_default();
     format!(
-        "ready (pid {}, capture {}, {}; {folder})",
+        "ready (pid {}, capture {}, {}; {folder}{attach})",
         capture.app.pid,
         if switch::is_enabled() { "on" } else { "off" },
         signals.names(capture.config.sigusr2),
@@ -199,6 +206,7 @@ fn ready_line(capture: &Capture, signals: &SignalThread) -> String {
 #[derive(Debug, Default)]
 #[must_use]
 pub struct InstallGuard {
+    attach: Option<AttachThread>,
     signals: Option<SignalThread>,
     #[cfg(feature = "http")]
     http: Option<crate::http::HttpServer>,
@@ -206,6 +214,9 @@ pub struct InstallGuard {
 
 impl Drop for InstallGuard {
     fn drop(&mut self) {
+        if let Some(a) = self.attach.take() {
+            a.stop();
+        }
         #[cfg(feature = "http")]
         if let Some(h) = self.http.take() {
             h.stop();

@@ -10,6 +10,7 @@
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
 compile_error!("hotprof supports 64-bit Linux only for now");
 
+mod attach;
 mod capture;
 mod config;
 mod cpu_session;
@@ -75,7 +76,7 @@ pub fn stats() -> Stats {
 /// call waits for it. One session at a time: a second gets [`CpuError::Busy`].
 /// Subject to the switch and the rate limit. Nothing is written to disk.
 pub fn cpu_profile(duration: std::time::Duration) -> Result<CpuProfile, CpuError> {
-    capture::get().profile(sampler::Mode::Cpu, capture::Trigger::Api, duration)
+    capture::get().profile(sampler::Mode::Cpu, capture::Trigger::Api, duration, None, None)
 }
 
 /// Profiles the wall-clock time of every thread of the process, running or
@@ -84,13 +85,19 @@ pub fn cpu_profile(duration: std::time::Duration) -> Result<CpuProfile, CpuError
 /// on each sample). Shares the one-session slot, switch and rate limit with
 /// [`cpu_profile`]. Nothing is written to disk.
 pub fn wall_profile(duration: std::time::Duration) -> Result<CpuProfile, CpuError> {
-    capture::get().profile(sampler::Mode::Wall, capture::Trigger::Api, duration)
+    capture::get().profile(sampler::Mode::Wall, capture::Trigger::Api, duration, None, None)
 }
 
 /// Dumps every thread and writes the dump to the output folder, like `SIGUSR1`.
 /// Returns the path of the file.
 pub fn write_thread_dump() -> Result<std::path::PathBuf, DumpError> {
     capture::get().dump_to_file(capture::Trigger::Api).map(|(path, _)| path)
+}
+
+#[doc(hidden)]
+/// Not public API: the attach protocol, shared with the `hotprof` command.
+pub mod __attach {
+    pub use crate::attach::protocol::*;
 }
 
 #[doc(hidden)]

@@ -491,3 +491,28 @@ pub(crate) fn trim_heap() {
     // SAFETY: malloc_trim only returns free memory of glibc's arenas.
     unsafe { libc::malloc_trim(0) };
 }
+
+/// The user id of the process on the other end of a Unix socket
+/// (`SO_PEERCRED`, set by the kernel at connect time; cannot be forged).
+pub(crate) fn peer_uid(socket: &impl std::os::fd::AsRawFd) -> io::Result<u32> {
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, which we
+    // own; the fd is a live socket borrowed for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 { Ok(cred.uid) } else { Err(io::Error::last_os_error()) }
+}
+
+/// This process's real user id.
+pub(crate) fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}

@@ -2,7 +2,8 @@
 //! `SIGUSR2` and slow calls (start a window and write its files), and the
 //! program's end (closes open windows so their files are written).
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Capture, Trigger};
@@ -13,18 +14,24 @@ use crate::sampler::Mode;
 use crate::switch;
 
 impl Capture {
-    /// Runs a session in `mode` on a `hotprof-cpu` thread and waits for it.
+    /// Runs a session in `mode` on a `hotprof-cpu` thread and waits for it:
+    /// at `hz` (else `HOTPROF_CPU_HZ`), until `duration` passes or `cancel`
+    /// is set (what was sampled until then is the profile).
     pub(crate) fn profile(
         &self,
         mode: Mode,
         trigger: Trigger,
         duration: Duration,
+        hz: Option<u32>,
+        cancel: Option<&Arc<AtomicBool>>,
     ) -> Result<CpuProfile, CpuError> {
         let session = self.start_cpu()?;
-        let (hz, comments, mut symbolizer) = (self.config.cpu_hz, self.comments(trigger), self.symbolizer());
+        let hz = hz.unwrap_or(self.config.cpu_hz);
+        let (comments, mut symbolizer) = (self.comments(trigger), self.symbolizer());
+        let cancel = cancel.cloned().unwrap_or_default();
         std::thread::Builder::new()
             .name("hotprof-cpu".into())
-            .spawn(move || session.run(mode, duration, hz, &comments, &[], &mut symbolizer))
+            .spawn(move || session.run(mode, duration, hz, &comments, &[], &mut symbolizer, &cancel))
             .map_err(|e| CpuError::Profiler(format!("cannot start the hotprof-cpu thread: {e}")))?
             .join()
             .unwrap_or_else(|_| Err(CpuError::Profiler("the hotprof-cpu thread panicked".into())))
@@ -83,7 +90,8 @@ impl Capture {
         let mut symbolizer = self.symbolizer();
         let spawned = std::thread::Builder::new().name("hotprof-cpu".into()).spawn(move || {
             let _in_flight = in_flight;
-            match session.run(mode, window, hz, &comments, &labels, &mut symbolizer) {
+            match session.run(mode, window, hz, &comments, &labels, &mut symbolizer, &AtomicBool::new(false))
+            {
                 Ok(profile) => self.write_profile(mode, &profile),
                 Err(e) => error(&format!("{} profile failed: {e}", mode.title())),
             }

@@ -59,6 +59,8 @@ impl Capture {
         let names = raw.threads.iter().map(|t| (t.tid, t.name.clone())).collect();
         let mut dump = ThreadDump::build(raw, self.header(trigger, &setup.unwinder_note), symbolizer);
         dump.add_section(logical.render(&names));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        self.last_dump_ms.store(now.as_millis() as u64, Ordering::Relaxed);
         Ok(dump)
     }
 

@@ -34,6 +34,8 @@ pub(crate) enum Trigger {
     /// A request to the debug HTTP server.
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
     Http,
+    /// A request on the attach socket (the `hotprof` command).
+    Attach,
 }
 
 impl fmt::Display for Trigger {
@@ -43,6 +45,7 @@ impl fmt::Display for Trigger {
             Trigger::Api => f.write_str("api"),
             Trigger::Threshold => f.write_str("threshold"),
             Trigger::Http => f.write_str("http"),
+            Trigger::Attach => f.write_str("attach"),
         }
     }
 }
@@ -65,6 +68,8 @@ pub(crate) struct Capture {
     merge_log: Mutex<RefusalLog>,
     /// CPU windows whose thread has not yet written its files.
     cpu_windows: AtomicUsize,
+    /// When the last dump was taken, in ms since the epoch; 0 for never.
+    last_dump_ms: AtomicU64,
 }
 
 /// How often a repeated refusal is logged.
@@ -96,6 +101,7 @@ impl Capture {
             merged: AtomicU64::new(0),
             merge_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
             cpu_windows: AtomicUsize::new(0),
+            last_dump_ms: AtomicU64::new(0),
             off_log: Mutex::new(RefusalLog::new(LOG_WINDOW)),
             collector: Mutex::new((Unwinders::default(), Symbolizer::default())),
             config,
@@ -146,6 +152,14 @@ impl Capture {
             ));
         }
         Err(refused)
+    }
+
+    /// When the last dump was taken, if one was.
+    pub(crate) fn last_dump(&self) -> Option<SystemTime> {
+        match self.last_dump_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(std::time::UNIX_EPOCH + Duration::from_millis(ms)),
+        }
     }
 
     /// A handle on the process's one symbolizer.

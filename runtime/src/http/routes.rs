@@ -121,7 +121,7 @@ async fn cpu(window: Duration) -> Result<CpuProfile, CpuError> {
 }
 
 async fn session(mode: Mode, window: Duration) -> Result<CpuProfile, CpuError> {
-    tokio::task::spawn_blocking(move || capture::get().profile(mode, Trigger::Http, window))
+    tokio::task::spawn_blocking(move || capture::get().profile(mode, Trigger::Http, window, None, None))
         .await
         .unwrap_or_else(|e| Err(CpuError::Profiler(format!("the {} session task failed: {e}", mode.title()))))
 }

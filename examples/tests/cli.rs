@@ -1,0 +1,140 @@
+//! The `hotprof` command against real services: list, dump, a CPU profile
+//! `go tool pprof` reads, the switch, and every refusal with its message and
+//! exit code; garbage on the socket leaves the service alive.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use common::*;
+
+/// `target/debug/hotprof`, built if this test run has not built it.
+fn hotprof_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().to_path_buf();
+        let bin = target.join("debug").join("hotprof");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built = Command::new(cargo)
+            .args(["build", "-p", "hotprof-cli"])
+            .arg("--target-dir")
+            .arg(&target)
+            .status();
+        assert!(built.unwrap().success() && bin.exists(), "building the hotprof command failed");
+        bin
+    })
+}
+
+fn hotprof(args: &[&str]) -> Output {
+    Command::new(hotprof_bin()).args(args).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn list_dump_cpu_and_the_switch() {
+    let dir = fresh_dir("cli");
+    let svc = Service::start(&dir, &["--hot", "1"], &[]);
+    let pid = svc.pid.to_string();
+    assert!(svc.stderr().contains("attach at /tmp/hotprof-"), "{}", svc.stderr());
+
+    let list = hotprof(&["list"]);
+    assert!(list.status.success(), "{}", text(&list));
+    let row = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .find(|l| l.trim_start().starts_with(&pid))
+        .map(String::from);
+    let row = row.unwrap_or_else(|| panic!("{pid} not listed:\n{}", text(&list)));
+    assert!(row.contains("demo-service") && row.contains(" on "), "{row}");
+
+    let dump = hotprof(&["dump", &pid]);
+    assert!(dump.status.success(), "{}", text(&dump));
+    let (_, threads) = parse_dump(&String::from_utf8_lossy(&dump.stdout));
+    assert!(
+        threads.iter().any(|t| t.name == "sleeper" && t.has_function("sleepy_worker")),
+        "{}",
+        text(&dump)
+    );
+
+    let file = dir.join("cli-cpu.pb.gz");
+    let cpu = hotprof(&["cpu", &pid, "--seconds", "2", "--hz", "199", "-o", file.to_str().unwrap()]);
+    assert!(cpu.status.success(), "{}", text(&cpu));
+    let top = Command::new("go").args(["tool", "pprof", "-top"]).arg(&file).output().unwrap();
+    let top = String::from_utf8_lossy(&top.stdout);
+    assert!(top.contains("hot_loop") && top.contains("trigger: attach"), "{top}");
+
+    assert!(hotprof(&["disable", &pid]).status.success());
+    let off = hotprof(&["dump", &pid]);
+    assert_eq!(off.status.code(), Some(6), "{}", text(&off));
+    assert!(text(&off).contains("capture is off"), "{}", text(&off));
+    assert!(hotprof(&["enable", &pid]).status.success());
+    let stats = hotprof(&["stats", &pid]);
+    assert!(String::from_utf8_lossy(&stats.stdout).contains("thread dump: 1 admitted"), "{}", text(&stats));
+}
+
+#[test]
+fn each_failure_has_its_message_and_exit_code() {
+    let missing = hotprof(&["dump", "999999999"]);
+    assert_eq!(missing.status.code(), Some(3), "{}", text(&missing));
+    assert!(text(&missing).contains("no such process"));
+    let not_ours = hotprof(&["dump", "1"]);
+    assert_eq!(not_ours.status.code(), Some(4), "{}", text(&not_ours));
+    assert!(text(&not_ours).contains("not a hotprof process"));
+
+    let dir = fresh_dir("cli-off");
+    let svc = Service::start(&dir, &[], &[("HOTPROF", "off")]);
+    let off = hotprof(&["dump", &svc.pid.to_string()]);
+    assert_eq!(off.status.code(), Some(6), "{}", text(&off));
+    assert!(text(&off).contains("capture is off"));
+
+    // Another user cannot reach this user's socket: its folder is 0700.
+    let other = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(hotprof_bin())
+        .args(["dump", &svc.pid.to_string()])
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(other.status.code(), Some(5), "{}", text(&other));
+    assert!(text(&other).contains("permission denied"), "{}", text(&other));
+}
+
+#[test]
+fn garbage_on_the_socket_gets_an_error_and_the_service_lives() {
+    let dir = fresh_dir("cli-garbage");
+    let mut svc = Service::start(&dir, &[], &[]);
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let socket = format!("/tmp/hotprof-{uid}/{}.sock", svc.pid);
+    let long = vec![b'x'; 5000];
+    let cases: [&[u8]; 6] = [
+        b"garbage\n",
+        b"HOTPROF/1 cpu 0 99\n",
+        b"HOTPROF/9 dump\n",
+        b"\xff\xfe\n",
+        &long,
+        b"HOTPROF/1 dump extra\n",
+    ];
+    for raw in cases {
+        let mut s = UnixStream::connect(&socket).unwrap();
+        let _ = s.write_all(raw);
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(
+            answer.starts_with("HOTPROF/1 error bad-request"),
+            "{:?} -> {answer:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    // A client that connects and says nothing is dropped after the timeout.
+    let silent = UnixStream::connect(&socket).unwrap();
+    assert!(svc.alive() && svc.ping());
+    drop(silent);
+    let ok = hotprof(&["stats", &svc.pid.to_string()]);
+    assert!(ok.status.success(), "{}", text(&ok));
+}
