@@ -138,3 +138,39 @@ fn garbage_on_the_socket_gets_an_error_and_the_service_lives() {
     let ok = hotprof(&["stats", &svc.pid.to_string()]);
     assert!(ok.status.success(), "{}", text(&ok));
 }
+
+#[test]
+fn ctrl_c_cancels_the_window_in_the_service() {
+    let dir = fresh_dir("cli-cancel");
+    let svc = Service::start(&dir, &["--hot", "1"], &[]);
+    let pid = svc.pid.to_string();
+    let mut cpu = Command::new(hotprof_bin())
+        .args(["cpu", &pid, "--seconds", "60", "-o", "/dev/null"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // SAFETY: kill(2) on a child we spawned; no memory is involved.
+    assert_eq!(unsafe { libc::kill(cpu.id() as i32, libc::SIGINT) }, 0);
+    let _ = cpu.wait();
+    assert!(
+        svc.wait_stderr(
+            "CPU profile cancelled: the attached client left",
+            std::time::Duration::from_secs(10)
+        ),
+        "{}",
+        svc.stderr()
+    );
+    // The one-session slot is free again (within moments: the cancelled
+    // window skips its report) and a new window runs.
+    let file = dir.join("again.pb.gz");
+    let again = || hotprof(&["cpu", &pid, "--seconds", "1", "-o", file.to_str().unwrap()]);
+    let mut last = again();
+    for _ in 0..20 {
+        if last.status.code() != Some(8) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        last = again();
+    }
+    assert!(last.status.success(), "{}", text(&last));
+}

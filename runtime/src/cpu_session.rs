@@ -101,6 +101,10 @@ impl Session {
         let keep_going =
             || t0.elapsed() < duration && !CLOSING.load(Ordering::Acquire) && !cancel.load(Ordering::Acquire);
         let samples = sampler::run(mode, hz, keep_going).map_err(CpuError::Profiler)?;
+        if cancel.load(Ordering::Acquire) {
+            // Nobody waits for it: skip the symbolization and free the slot.
+            return Err(CpuError::Profiler("cancelled".into()));
+        }
         let lasted = t0.elapsed().min(duration);
         let stacks = stacks(&samples, mode, symbolizer);
         let folded = folded(&stacks);
