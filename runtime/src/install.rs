@@ -77,7 +77,7 @@ fn start_core(args: &MacroArgs, app: AppInfo) {
     }
     // A stray SIGPROF must never terminate the service, profiled yet or not.
     sys::ignore_if_default(libc::SIGPROF);
-    if let Err(e) = scope::sampler::start(|events| settled().write_slow_calls(events)) {
+    if let Err(e) = scope::ticker::start(|events| settled().write_slow_calls(events)) {
         error(&format!("cannot start the sampler thread: {e}; scope elapsed times and slow calls are off"));
     }
     if let Err(e) = capture.start_symbolizer() {
@@ -224,7 +224,7 @@ impl Drop for InstallGuard {
         if let Some(s) = self.signals.take() {
             s.stop();
             settled().finish_cpu_windows(EXIT_WAIT);
-            scope::sampler::stop();
+            scope::ticker::stop();
         }
     }
 }

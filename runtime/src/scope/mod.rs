@@ -10,10 +10,10 @@ mod frames;
 mod nodes;
 pub(crate) mod profile;
 pub(crate) mod report;
-pub(crate) mod sampler;
 mod slow;
 mod tasks;
 mod threads;
+pub(crate) mod ticker;
 
 use std::future::Future;
 use std::pin::Pin;

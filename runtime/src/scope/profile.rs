@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-use super::{nodes, sampler, threads};
+use super::{nodes, threads, ticker};
 use crate::pprof_proto::{ProfileBuilder, ProtoFrame};
 
 /// (calls, wall ns) per stack node.
@@ -24,7 +24,7 @@ fn totals() -> Totals {
         }
     }
     for node in 0..nodes::CAPACITY as u32 {
-        let wall = sampler::wall_ns(node);
+        let wall = ticker::wall_ns(node);
         if wall > 0 {
             totals.entry(node).or_default().1 += wall;
         }
@@ -41,7 +41,7 @@ pub(crate) fn build(comments: &[String]) -> std::io::Result<Vec<u8>> {
     let (since, before) = last.take().unwrap_or_else(|| (crate::meta::process_start(), HashMap::new()));
     let mut b = ProfileBuilder::new(&[("calls", "count"), ("wall", "nanoseconds")]);
     b.time(since, now.duration_since(since).unwrap_or_default());
-    b.period("wall", "nanoseconds", sampler::SAMPLE_EVERY.as_nanos() as i64);
+    b.period("wall", "nanoseconds", ticker::SAMPLE_EVERY.as_nanos() as i64);
     for c in comments {
         b.comment(c);
     }

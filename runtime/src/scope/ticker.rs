@@ -1,4 +1,5 @@
-//! The `hotprof-sampler` thread: advances the coarse clock, samples wall time
+//! The scopes' ticker, the `hotprof-sampler` thread (not the CPU sampler of
+//! `crate::sampler`): advances the coarse clock, samples wall time
 //! per logical stack, notices calls still running past their threshold, and
 //! hands slow-call events to the runtime to write.
 //!
