@@ -157,6 +157,9 @@ fn one_hundred_thousand_parked_tasks_appear_in_a_dump() {
 fn scope_profile_reads_back_with_go_tool_pprof() {
     let _s = serial();
     setup();
+    // Each profile covers what happened since the one before: start the
+    // count here, whatever the other tests of this process did first.
+    let _ = hotprof::scope_profile().unwrap();
     for _ in 0..1000 {
         let _o = enter(&OUTER);
         let _i = enter(&INNER);
@@ -172,7 +175,7 @@ fn scope_profile_reads_back_with_go_tool_pprof() {
     let raw = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{raw}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(raw.contains("calls/count wall/nanoseconds"), "{raw}");
-    // The stack outer > inner completed 1000 times in this test (other tests may add more).
+    // The stack outer > inner completed 1000 times since the first profile.
     let inner_sample =
         raw.split("\n").skip_while(|l| !l.starts_with("Samples:")).collect::<Vec<_>>().join("\n");
     assert!(raw.contains("tests::inner") && raw.contains("tests::outer"), "{raw}");
