@@ -1,5 +1,5 @@
-//! The `hotprof` command against real services: list, dump, a CPU profile
-//! `go tool pprof` reads, the switch, and every refusal with its message and
+//! The `hotprof` command against real services: list, dump, CPU and wall-clock profiles
+//! `go tool pprof` reads (one with dumps taken during it), the switch, and every refusal with its message and
 //! exit code; garbage on the socket leaves the service alive.
 
 mod common;
@@ -76,6 +76,44 @@ fn list_dump_cpu_and_the_switch() {
     assert!(hotprof(&["enable", &pid]).status.success());
     let stats = hotprof(&["stats", &pid]);
     assert!(String::from_utf8_lossy(&stats.stdout).contains("thread dump: 1 admitted"), "{}", text(&stats));
+}
+
+/// Wall-clock windows and thread dumps signal every thread, the one that
+/// watches the client included: its read must not take that for a hang-up.
+#[test]
+fn wall_profile_and_a_dump_during_a_cpu_window() {
+    let dir = fresh_dir("cli-wall");
+    let svc = Service::start(&dir, &["--hot", "1"], &[("HOTPROF_RATE_BURST", "10")]);
+    let pid = svc.pid.to_string();
+
+    let file = dir.join("cli-wall.pb.gz");
+    let wall = hotprof(&["wall", &pid, "--seconds", "2", "-o", file.to_str().unwrap()]);
+    assert!(wall.status.success(), "{}\n{}", text(&wall), svc.stderr());
+    let top = Command::new("go")
+        .args(["tool", "pprof", "-top", "-tagfocus=thread=sleeper"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let top = String::from_utf8_lossy(&top.stdout);
+    assert!(top.contains("Type: wall") && top.contains("sleepy_worker"), "{top}");
+
+    let cpu_file = dir.join("cli-cpu.pb.gz");
+    let cpu = Command::new(hotprof_bin())
+        .args(["cpu", &pid, "--seconds", "3", "-o", cpu_file.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    for _ in 0..3 {
+        let dump = hotprof(&["dump", &pid]);
+        assert!(dump.status.success(), "{}", text(&dump));
+    }
+    let cpu = cpu.wait_with_output().unwrap();
+    assert!(cpu.status.success(), "{}\n{}", text(&cpu), svc.stderr());
+    assert!(!svc.stderr().contains("cancelled"), "{}", svc.stderr());
+    let top = Command::new("go").args(["tool", "pprof", "-top"]).arg(&cpu_file).output().unwrap();
+    assert!(String::from_utf8_lossy(&top.stdout).contains("hot_loop"), "{}", text(&top));
 }
 
 #[test]

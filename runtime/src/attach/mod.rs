@@ -233,9 +233,16 @@ fn profile(mode: Mode, seconds: u64, hz: u32, stream: &mut UnixStream, capture: 
                 break;
             }
             Ok(_) => {} // nothing more is expected; ignore it
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-            Err(_) => {
+            // Wall-clock windows and thread dumps signal this thread too, and a
+            // read with a timeout returns EINTR even under SA_RESTART (signal(7)).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
                 cancel.store(true, Ordering::Release);
+                notice(&format!("{} profile cancelled: the attach socket failed: {e}", mode.title()));
                 break;
             }
         }
