@@ -112,14 +112,27 @@ pub(crate) fn signal_is_unused(sig: c_int) -> bool {
 /// SA_ONSTACK`; it forwards the interrupted registers to `S`. On the
 /// alternate signal stack where the thread has one (every thread std
 /// spawns does), the handler costs the interrupted stack nothing.
+///
+/// Every asynchronous signal stays blocked while the handler runs. The
+/// alternate stack is small (std gives a few KiB), and a thread parked in
+/// the dump handler could otherwise take a CPU sample, or any other
+/// handler, on top of it there and overflow it. They are delivered when the
+/// handler returns. Faults (`SIGSEGV` and the like) are left unblocked: the
+/// kernel kills a thread that faults with them blocked.
 pub(crate) fn install_capture_handler<S: SignalSink>(sig: c_int) -> io::Result<()> {
+    const FAULTS: [c_int; 6] =
+        [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP, libc::SIGSYS];
     // SAFETY: we build a fully initialised sigaction whose handler is an
-    // `extern "C"` fn with the SA_SIGINFO signature; the mask is emptied with sigemptyset.
+    // `extern "C"` fn with the SA_SIGINFO signature; the mask is filled with
+    // sigfillset and then only has valid signal numbers removed.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = raw_capture_handler::<S> as *const () as libc::sighandler_t;
         action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
-        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigfillset(&mut action.sa_mask);
+        for fault in FAULTS {
+            libc::sigdelset(&mut action.sa_mask, fault);
+        }
         if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {
             return Err(io::Error::last_os_error());
         }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use protocol::{ErrorCode, Request};
 
@@ -171,8 +171,18 @@ fn read_request(stream: &mut UnixStream) -> Result<Request, String> {
     stream.set_read_timeout(Some(REQUEST_TIMEOUT)).map_err(|e| e.to_string())?;
     let mut line = Vec::with_capacity(64);
     let mut byte = [0u8; 1];
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
     loop {
         match stream.read(&mut byte) {
+            // A dump or a wall-clock window signalled this thread: read on
+            // for the time left, as the next read's timeout starts afresh.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(format!("no request line within {REQUEST_TIMEOUT:?}"));
+                }
+                stream.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
+            }
             Ok(0) => return Err("the request ended before its newline".into()),
             Ok(_) if byte[0] == b'\n' => break,
             Ok(_) if line.len() + 1 >= protocol::MAX_REQUEST => {
