@@ -83,7 +83,7 @@ fn list_dump_cpu_and_the_switch() {
 #[test]
 fn wall_profile_and_dumps_while_clients_wait() {
     let dir = fresh_dir("cli-wall");
-    let svc = Service::start(&dir, &["--hot", "1"], &[("HOTPROF_RATE_BURST", "10")]);
+    let svc = Service::start(&dir, &["--hot", "1"], &[("HOTPROF_RATE_BURST", "30")]);
     let pid = svc.pid.to_string();
 
     let file = dir.join("cli-wall.pb.gz");
@@ -113,13 +113,13 @@ fn wall_profile_and_dumps_while_clients_wait() {
 
     let cpu_file = dir.join("cli-cpu.pb.gz");
     let cpu = Command::new(hotprof_bin())
-        .args(["cpu", &pid, "--seconds", "3", "-o", cpu_file.to_str().unwrap()])
+        .args(["cpu", &pid, "--seconds", "3", "--hz", "999", "-o", cpu_file.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1000));
-    for _ in 0..3 {
+    for _ in 0..10 {
         let dump = hotprof(&["dump", &pid]);
         assert!(dump.status.success(), "{}\n{}", text(&dump), svc.stderr());
     }
