@@ -26,16 +26,19 @@ pub(crate) enum Kind {
     Cpu,
     /// Slow-call events of scoped samplers.
     Slow,
+    /// Heap profile files (`HOTPROF_SIGUSR2=heap`).
+    Heap,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 3] = [Kind::Dump, Kind::Cpu, Kind::Slow];
+    pub(crate) const ALL: [Kind; 4] = [Kind::Dump, Kind::Cpu, Kind::Slow, Kind::Heap];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Dump => "thread dump",
             Kind::Cpu => "CPU profile",
             Kind::Slow => "slow-call event",
+            Kind::Heap => "heap profile",
         }
     }
 
@@ -137,7 +140,7 @@ impl KindStats {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Per trigger kind (`thread dump`, `CPU profile`, `slow-call event`).
+    /// Per trigger kind (`thread dump`, `CPU profile`, `slow-call event`, `heap profile`).
     pub kinds: Vec<(&'static str, KindStats)>,
     /// The breaker refuses every capture right now.
     pub breaker_open: bool,

@@ -7,8 +7,9 @@
 //! 4. claim the capture signal and install its handler, before any thread
 //!    of the user's exists;
 //! 5. make a stray `SIGPROF` harmless;
-//! 6. start the `hotprof-sampler` thread (scopes, slow calls) and the
-//!    `hotprof-symbols` thread (names for dumps);
+//! 6. start the `hotprof-sampler` thread (scopes, slow calls), the
+//!    `hotprof-symbols` thread (names for dumps) and, when the global
+//!    allocator is `hotprof::SampledAlloc`, the `hotprof-heap` thread;
 //! 7. with `#[hotprof::main]` only: the debug HTTP server, the attach
 //!    socket (`hotprof` command), then the signal thread (from here on
 //!    `SIGUSR1` cannot kill the process), then the ready line.
@@ -30,7 +31,7 @@ use crate::config::{Config, Env, MacroArgs};
 use crate::meta::{AppInfo, BuildInfo};
 use crate::notices::{self, error, notice};
 use crate::signals::SignalThread;
-use crate::{scope, stacks, switch, sys};
+use crate::{heap, scope, stacks, switch, sys};
 
 static CAPTURE: OnceLock<Capture> = OnceLock::new();
 /// Steps 1 to 6 ran (or are running on another thread, which `call_once` waits for).
@@ -64,6 +65,8 @@ fn start_core(args: &MacroArgs, app: AppInfo) {
         notices::stderr_line(&line);
     }
     config.dir = absolute(config.dir);
+    // Before the switch: no sample may be taken at another rate.
+    heap::set_rate(config.heap_rate);
     switch::set(config.enabled);
     notices::set_quiet(config.quiet);
     let capture = CAPTURE.get_or_init(|| Capture::new(config, app));
@@ -82,6 +85,11 @@ fn start_core(args: &MacroArgs, app: AppInfo) {
     }
     if let Err(e) = capture.start_symbolizer() {
         error(&format!("cannot start the symbolizer thread: {e}; dumps will show addresses only"));
+    }
+    if heap::in_use() && capture.config.heap_rate > 0 {
+        if let Err(e) = heap::start_collector() {
+            error(&format!("cannot start the heap collector thread: {e}; heap samples lose their stacks"));
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod capture;
 mod config;
 mod cpu_session;
 mod guard;
+mod heap;
 #[cfg(feature = "http")]
 pub(crate) mod http;
 mod install;
@@ -39,6 +40,7 @@ pub use capture::DumpError;
 pub use config::VARIABLES;
 pub use cpu_session::{CpuError, CpuProfile};
 pub use guard::{KindStats, Refusal, Refused, Stats};
+pub use heap::{HeapError, HeapProfile, SampledAlloc};
 #[cfg(feature = "http")]
 pub use http::router;
 pub use output::OutputError;
@@ -86,6 +88,22 @@ pub fn cpu_profile(duration: std::time::Duration) -> Result<CpuProfile, CpuError
 /// [`cpu_profile`]. Nothing is written to disk.
 pub fn wall_profile(duration: std::time::Duration) -> Result<CpuProfile, CpuError> {
     capture::get().profile(sampler::Mode::Wall, capture::Trigger::Api, duration, None, None)
+}
+
+/// The heap profile now: what the sampled allocations since the start
+/// allocated (`alloc_*`) and what of it is still allocated (`inuse_*`),
+/// unbiased as Go's, as gzipped pprof protobuf. Needs [`SampledAlloc`] as
+/// the global allocator; subject to the switch. Nothing is written to disk.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: hotprof::SampledAlloc<std::alloc::System> = hotprof::SampledAlloc::new(std::alloc::System);
+///
+/// let profile = hotprof::heap_profile().unwrap();
+/// println!("{} bytes in use", profile.inuse_bytes);
+/// ```
+pub fn heap_profile() -> Result<HeapProfile, HeapError> {
+    capture::get().heap_profile(capture::Trigger::Api)
 }
 
 /// Dumps every thread and writes the dump to the output folder, like `SIGUSR1`.

@@ -107,8 +107,9 @@ fn line(s: &SourceFrame) -> ProtoLine {
     }
 }
 
-/// A sample: location ids (innermost first), values, labels as string ids.
-type Sample = (Vec<u64>, Vec<i64>, Vec<(i64, i64)>);
+/// A sample: location ids (innermost first), values, labels as string ids
+/// (`key`, `str`), numeric labels (`key`, `num`).
+type Sample = (Vec<u64>, Vec<i64>, Vec<(i64, i64)>, Vec<(i64, i64)>);
 
 /// A profile under construction: sample types, then samples with stacks.
 #[derive(Debug, Default)]
@@ -156,6 +157,12 @@ impl ProfileBuilder {
         self.period = Some((k, u, value));
     }
 
+    /// The sample type viewers show first (by its type name); else the last.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn default_sample_type(&mut self, kind: &str) {
+        self.default_sample_type = self.string(kind);
+    }
+
     /// A free-text comment (`go tool pprof -comments`).
     pub(crate) fn comment(&mut self, text: &str) {
         let id = self.string(text);
@@ -169,7 +176,19 @@ impl ProfileBuilder {
 
     /// Adds a sample with string labels (e.g. `thread`).
     pub(crate) fn sample_labeled(&mut self, stack: &[ProtoFrame], values: &[i64], labels: &[(&str, &str)]) {
+        self.sample_full(stack, values, labels, &[]);
+    }
+
+    /// Adds a sample with string labels and numeric ones (e.g. `bytes`).
+    pub(crate) fn sample_full(
+        &mut self,
+        stack: &[ProtoFrame],
+        values: &[i64],
+        labels: &[(&str, &str)],
+        numbers: &[(&str, i64)],
+    ) {
         let labels = labels.iter().map(|(k, v)| (self.string(k), self.string(v))).collect();
+        let numbers = numbers.iter().map(|(k, n)| (self.string(k), *n)).collect();
         let ids = stack
             .iter()
             .map(|f| {
@@ -177,7 +196,7 @@ impl ProfileBuilder {
                 *self.locations.entry(f.clone()).or_insert(next)
             })
             .collect();
-        self.samples.push((ids, values.to_vec(), labels));
+        self.samples.push((ids, values.to_vec(), labels, numbers));
     }
 
     /// Encodes and gzips the profile.
@@ -202,12 +221,13 @@ impl ProfileBuilder {
             sample_type: self.sample_types.iter().copied().map(value_type).collect(),
             sample: std::mem::take(&mut self.samples)
                 .into_iter()
-                .map(|(location_id, value, labels)| protos::Sample {
+                .map(|(location_id, value, labels, numbers)| protos::Sample {
                     location_id,
                     value,
                     label: labels
                         .into_iter()
                         .map(|(key, str)| protos::Label { key, str, ..Default::default() })
+                        .chain(numbers.into_iter().map(|(key, num)| protos::Label { key, num, ..Default::default() }))
                         .collect(),
                 })
                 .collect(),

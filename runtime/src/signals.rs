@@ -36,7 +36,7 @@ impl SignalThread {
                     let delivered = USR1_DELIVERED.swap(0, Ordering::Relaxed).max(1);
                     rt.on_dump_signal("SIGUSR1", delivered);
                 } else if sig == SIGUSR2 {
-                    rt.on_cpu_signal("SIGUSR2");
+                    rt.on_profile_signal("SIGUSR2");
                 }
             }
         })?;
@@ -44,7 +44,7 @@ impl SignalThread {
     }
 
     /// What each signal does, for the ready line.
-    pub(crate) fn names(&self, sigusr2: crate::sampler::Mode) -> String {
+    pub(crate) fn names(&self, sigusr2: crate::config::parse::Sigusr2) -> String {
         format!("SIGUSR1 -> thread dump, SIGUSR2 -> {} profile", sigusr2.title())
     }
 

@@ -233,6 +233,134 @@ pub(crate) fn read_into(addr: usize, buf: &mut [u8]) -> usize {
     done
 }
 
+/// The calling thread's stack, lowest and highest address, from
+/// `pthread_getattr_np`. For the main thread glibc reads
+/// `/proc/self/maps` to answer, which allocates: a caller on an allocation
+/// path must have its reentry guard up.
+pub(crate) fn current_stack_bounds() -> Option<(usize, usize)> {
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    // SAFETY: pthread_getattr_np initialises `attr` for the calling thread
+    // when it returns 0; we read it only then, and destroy it once.
+    unsafe {
+        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            return None;
+        }
+        let (mut addr, mut size) = (std::ptr::null_mut::<c_void>(), 0usize);
+        let rc = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size);
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        (rc == 0 && !addr.is_null()).then(|| (addr as usize, addr as usize + size))
+    }
+}
+
+/// This very function's registers, taken where the stack copy below starts,
+/// so an unwinder can start from them over that copy.
+#[inline(always)]
+fn own_registers() -> Registers {
+    let (pc, sp, fp, lr): (usize, usize, usize, usize);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads rip, rsp and rbp into registers; touches no memory.
+    unsafe {
+        std::arch::asm!(
+            "lea {pc}, [rip]", "mov {sp}, rsp", "mov {fp}, rbp",
+            pc = out(reg) pc, sp = out(reg) sp, fp = out(reg) fp,
+            options(nomem, nostack, preserves_flags)
+        );
+        lr = 0;
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reads pc, sp, x29 and x30 into registers; touches no memory.
+    unsafe {
+        std::arch::asm!(
+            "adr {pc}, .", "mov {sp}, sp", "mov {fp}, x29", "mov {lr}, x30",
+            pc = out(reg) pc, sp = out(reg) sp, fp = out(reg) fp, lr = out(reg) lr,
+            options(nomem, nostack, preserves_flags)
+        );
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        (pc, sp, fp, lr) = (0, 0, 0, 0);
+    }
+    Registers { pc, sp, fp, lr }
+}
+
+/// Copies the calling thread's own stack, from this function's stack
+/// pointer up, into bytes `at..at + window` of `buf`, and returns the
+/// registers to unwind that copy from and the bytes copied. With `bounds`
+/// (the thread's stack, `current_stack_bounds`) holding the stack pointer,
+/// a plain copy up to the stack's top; else through the kernel, which stops
+/// at unmapped memory. Never inlined: the registers must be this frame's,
+/// which stays alive while the copy is made. Allocates nothing.
+#[inline(never)]
+pub(crate) fn copy_own_stack(
+    buf: &MappedBuf,
+    at: usize,
+    window: usize,
+    bounds: Option<(usize, usize)>,
+) -> (Registers, usize) {
+    let regs = own_registers();
+    let room = buf.len.saturating_sub(at).min(window);
+    let len = match bounds {
+        Some((low, top)) if low <= regs.sp && regs.sp < top => (top - regs.sp).min(room),
+        _ => return (regs, buf.fill_from(at, room, regs.sp)),
+    };
+    // SAFETY: `sp..sp + len` lies within this thread's own mapped stack
+    // (between the stack pointer and the stack's top, which `bounds` says),
+    // all of it live frames of this thread; `at..at + len` lies inside the
+    // mapping, whose range the caller holds exclusively (the ring's slot protocol).
+    unsafe { std::ptr::copy_nonoverlapping(regs.sp as *const u8, buf.ptr.add(at), len) };
+    (regs, len)
+}
+
+/// The allocator hooks of `hotprof::SampledAlloc`: every call goes to the
+/// wrapped allocator unchanged; the heap sampler only sees the addresses
+/// and sizes.
+mod global_alloc {
+    use std::alloc::{GlobalAlloc, Layout};
+
+    use crate::heap::{self, SampledAlloc};
+
+    // SAFETY: each method passes its arguments, unchanged, to the wrapped
+    // allocator's same method and returns its answer; the hooks neither
+    // touch the memory nor allocate through `self`.
+    unsafe impl<A: GlobalAlloc> GlobalAlloc for SampledAlloc<A> {
+        #[inline]
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: our caller upholds `alloc`'s contract for `layout`.
+            let ptr = unsafe { self.inner().alloc(layout) };
+            heap::on_alloc(ptr as usize, layout.size());
+            ptr
+        }
+
+        #[inline]
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: as for `alloc`.
+            let ptr = unsafe { self.inner().alloc_zeroed(layout) };
+            heap::on_alloc(ptr as usize, layout.size());
+            ptr
+        }
+
+        #[inline]
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            heap::on_free(ptr as usize);
+            // SAFETY: our caller upholds `dealloc`'s contract: `ptr` came
+            // from this allocator (so from the wrapped one) with `layout`.
+            unsafe { self.inner().dealloc(ptr, layout) }
+        }
+
+        #[inline]
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // Forgotten before the call: once it returns, the old address may
+            // already be another thread's new block. (Should the call fail,
+            // the old block lives on unsampled: one sample lost, never a wrong one.)
+            heap::on_free(ptr as usize);
+            // SAFETY: our caller upholds `realloc`'s contract, passed on as is.
+            let new = unsafe { self.inner().realloc(ptr, layout, new_size) };
+            heap::on_alloc(new as usize, new_size);
+            new
+        }
+    }
+}
+
 /// One loaded ELF object (the executable, a shared library, the vDSO).
 #[derive(Debug, Clone)]
 pub(crate) struct LoadedObject {
@@ -385,10 +513,18 @@ impl MappedBuf {
     /// Hands every page back to the kernel (they read as zero again), so
     /// the memory a session touched leaves the RSS.
     pub(crate) fn release(&self) {
-        if self.len > 0 {
-            // SAFETY: MADV_DONTNEED on our own private anonymous mapping only
-            // drops its pages; later reads see zeros and writes fault in fresh pages.
-            unsafe { libc::madvise(self.ptr.cast(), self.len, libc::MADV_DONTNEED) };
+        self.release_range(0, self.len);
+    }
+
+    /// Hands the pages of bytes `at..at + len` back to the kernel; `at` and
+    /// `len` are multiples of the page size. The caller holds that range.
+    pub(crate) fn release_range(&self, at: usize, len: usize) {
+        let len = len.min(self.len.saturating_sub(at));
+        if len > 0 {
+            // SAFETY: MADV_DONTNEED on a range of our own private anonymous
+            // mapping only drops its pages; later reads see zeros and writes
+            // fault in fresh pages.
+            unsafe { libc::madvise(self.ptr.add(at).cast(), len, libc::MADV_DONTNEED) };
         }
     }
 }

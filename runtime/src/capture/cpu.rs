@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Capture, Trigger};
+use crate::config::parse::Sigusr2;
 use crate::cpu_session::{self, CpuError, CpuProfile, Session};
 use crate::guard::Kind;
 use crate::notices::{error, notice};
@@ -48,16 +49,17 @@ impl Capture {
         Ok(session)
     }
 
-    /// The SIGUSR2 path: starts a window of `HOTPROF_CPU_SECONDS` of the kind
-    /// `HOTPROF_SIGUSR2` names on its own thread, which writes its files;
-    /// the signal thread returns at once.
-    pub(crate) fn on_cpu_signal(&'static self, name: &'static str) {
-        let _ = self.spawn_window(
-            self.config.sigusr2,
-            Trigger::Signal(name),
-            format!("kill -{}", name.trim_start_matches("SIG")),
-            Vec::new(),
-        );
+    /// The SIGUSR2 path, for what `HOTPROF_SIGUSR2` names: a window of
+    /// `HOTPROF_CPU_SECONDS` on its own thread, which writes its files (the
+    /// signal thread returns at once), or a heap profile's file.
+    pub(crate) fn on_profile_signal(&'static self, name: &'static str) {
+        let reason = format!("kill -{}", name.trim_start_matches("SIG"));
+        match self.config.sigusr2 {
+            Sigusr2::Window(mode) => {
+                let _ = self.spawn_window(mode, Trigger::Signal(name), reason, Vec::new());
+            }
+            Sigusr2::Heap => self.write_heap_profile(Trigger::Signal(name), &reason),
+        }
     }
 
     /// Starts a window of `HOTPROF_CPU_SECONDS` on its own thread, which

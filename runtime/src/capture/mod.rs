@@ -2,7 +2,7 @@
 //! capture lock, the guard) and what every trigger path shares: the guard's
 //! admission with its notices, and the metadata headers. The paths
 //! themselves: `dump.rs` (thread dumps), `cpu.rs` (CPU windows),
-//! `slow_calls.rs` (slow-call events).
+//! `slow_calls.rs` (slow-call events), `heap.rs` (heap profiles).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod cpu;
 mod dump;
+mod heap;
 mod slow_calls;
 
 pub use dump::DumpError;

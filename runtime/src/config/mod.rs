@@ -31,7 +31,9 @@ pub(crate) struct Config {
     pub cpu_hz: u32,
     pub slow_cpu: bool,
     /// What `SIGUSR2` profiles.
-    pub sigusr2: crate::sampler::Mode,
+    pub sigusr2: parse::Sigusr2,
+    /// Mean bytes between heap samples; 0 for off.
+    pub heap_rate: u64,
     pub guard: GuardConfig,
     pub max_files: usize,
     pub max_bytes: u64,
@@ -65,6 +67,7 @@ impl Config {
             cpu_hz: vars::CPU_HZ.get(env, l),
             slow_cpu: vars::SLOW_CPU.get(env, l),
             sigusr2: vars::SIGUSR2.get(env, l),
+            heap_rate: vars::HEAP_RATE.get(env, l),
             guard: GuardConfig {
                 burst: vars::RATE_BURST.get(env, l),
                 refill: vars::RATE_REFILL.get(env, l),

@@ -39,12 +39,43 @@ pub(crate) fn on_off(v: &str) -> Option<bool> {
     }
 }
 
-pub(crate) fn profile_kind(v: &str) -> Option<crate::sampler::Mode> {
+/// What `SIGUSR2` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sigusr2 {
+    /// A CPU or wall-clock window of `HOTPROF_CPU_SECONDS`.
+    Window(crate::sampler::Mode),
+    /// A heap profile, at once.
+    Heap,
+}
+
+impl Default for Sigusr2 {
+    fn default() -> Self {
+        Sigusr2::Window(crate::sampler::Mode::Cpu)
+    }
+}
+
+impl Sigusr2 {
+    /// How the ready line names it: `CPU`, `wall-clock`, `heap`.
+    pub(crate) fn title(self) -> &'static str {
+        match self {
+            Sigusr2::Window(mode) => mode.title(),
+            Sigusr2::Heap => "heap",
+        }
+    }
+}
+
+pub(crate) fn profile_kind(v: &str) -> Option<Sigusr2> {
     match v.to_ascii_lowercase().as_str() {
-        "cpu" => Some(crate::sampler::Mode::Cpu),
-        "wall" => Some(crate::sampler::Mode::Wall),
+        "cpu" => Some(Sigusr2::Window(crate::sampler::Mode::Cpu)),
+        "wall" => Some(Sigusr2::Window(crate::sampler::Mode::Wall)),
+        "heap" => Some(Sigusr2::Heap),
         _ => None,
     }
+}
+
+/// A heap sampling rate: a size (mean bytes between samples), or 0 for off.
+pub(crate) fn heap_rate(v: &str) -> Option<u64> {
+    if v.trim() == "0" { Some(0) } else { bytes(v) }
 }
 
 pub(crate) fn unwinder(v: &str) -> Option<UnwinderChoice> {

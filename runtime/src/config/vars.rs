@@ -6,9 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::parse::{self, Listen, UnwinderChoice};
+use super::parse::{self, Listen, Sigusr2, UnwinderChoice};
 use super::var::{UNSET, Var};
-use crate::sampler::Mode;
 
 const ON_OFF: &str = "one of on, off, true, false, 1, 0, yes, no";
 const DURATION: &str = "a duration above 0: seconds (3) or with a unit (250ms, 2s, 1m)";
@@ -62,8 +61,11 @@ variables! {
         "CPU samples per second (1 to 1000)";
     SLOW_CPU: bool = "HOTPROF_SLOW_CPU", "off", parse::on_off, ON_OFF,
         "on: a call still running past its threshold starts a CPU profile";
-    SIGUSR2: Mode = "HOTPROF_SIGUSR2", "cpu", parse::profile_kind, "one of cpu, wall",
-        "what SIGUSR2 profiles: cpu|wall";
+    SIGUSR2: Sigusr2 = "HOTPROF_SIGUSR2", "cpu", parse::profile_kind, "one of cpu, wall, heap",
+        "what SIGUSR2 profiles: cpu|wall (a window of HOTPROF_CPU_SECONDS) or heap (at once)";
+    HEAP_RATE: u64 = "HOTPROF_HEAP_RATE", "512KiB", parse::heap_rate,
+        "a size such as 512KiB, 1MiB or 4096, or 0 for off",
+        "mean bytes allocated between heap samples (with hotprof::SampledAlloc); 0 turns heap sampling off";
     RATE_BURST: u32 = "HOTPROF_RATE_BURST", "5", parse::count, COUNT,
         "captures of one kind allowed back to back (token bucket size)";
     RATE_REFILL: Duration = "HOTPROF_RATE_REFILL", "12s", parse::positive_duration, DURATION,

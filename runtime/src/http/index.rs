@@ -5,6 +5,12 @@ use std::fmt::Write as _;
 
 /// (name, link, description) of every profile we serve, sorted by name.
 const PROFILES: &[(&str, &str, &str)] = &[
+    (
+        "allocs",
+        "allocs?debug=1",
+        "A sampling of all past memory allocations (hotprof::SampledAlloc). Listed only when the \
+         program's global allocator samples.",
+    ),
     ("cmdline", "cmdline", "The command line invocation of the current program"),
     (
         "flamegraph",
@@ -17,6 +23,12 @@ const PROFILES: &[(&str, &str, &str)] = &[
         "goroutine?debug=1",
         "Stack traces of all current threads, with the logical stacks of #[hotprof::profile] calls \
          (hotprof's thread dump). Use debug=2 as a query parameter to export every thread one by one.",
+    ),
+    (
+        "heap",
+        "heap?debug=1",
+        "A sampling of memory allocations of live objects (hotprof::SampledAlloc). The gc GET \
+         parameter is accepted and ignored: Rust has no collector to run first.",
     ),
     (
         "profile",
@@ -40,24 +52,30 @@ const PROFILES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The page; `threads` is the count shown for `goroutine` and `threadcreate`,
-/// `capture_on` the switch.
-pub(crate) fn page(threads: usize, capture_on: bool) -> String {
+/// The page; `threads` is the count shown for `goroutine` and
+/// `threadcreate`, `heap` the records of the heap profile (`None`: no heap
+/// profiling, so no `heap` and `allocs` rows), `capture_on` the switch.
+pub(crate) fn page(threads: usize, heap: Option<usize>, capture_on: bool) -> String {
     let mut out = String::from(
         "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n.profile-name{\n\tdisplay:inline-block;\n\
          \twidth:6rem;\n}\n</style>\n</head>\n<body>\n/debug/pprof/\n<br>\n\
          <p>Set debug=1 as a query parameter to export in legacy text format</p>\n<br>\n\
          Types of profiles available:\n<table>\n<thead><td>Count</td><td>Profile</td></thead>\n",
     );
-    for (name, href, _) in PROFILES {
-        let count = if matches!(*name, "goroutine" | "threadcreate") { threads } else { 0 };
+    let served = |name: &str| heap.is_some() || !matches!(name, "heap" | "allocs");
+    for (name, href, _) in PROFILES.iter().filter(|p| served(p.0)) {
+        let count = match *name {
+            "goroutine" | "threadcreate" => threads,
+            "heap" | "allocs" => heap.unwrap_or(0),
+            _ => 0,
+        };
         let _ = write!(out, "\t<tr>\n\t<td>{count}</td><td><a href='{href}'>{name}</a></td>\n\t</tr>\n");
     }
     out.push_str(
         "</table>\n<a href=\"goroutine?debug=2\">full goroutine stack dump</a>\n<br>\n<p>\n\
          Profile Descriptions:\n<ul>\n",
     );
-    for (name, _, desc) in PROFILES {
+    for (name, _, desc) in PROFILES.iter().filter(|p| served(p.0)) {
         let _ = writeln!(out, "<li><div class=profile-name>{name}: </div> {desc}</li>");
     }
     let state = if capture_on { "on" } else { "off" };
@@ -80,7 +98,11 @@ mod tests {
 
     #[test]
     fn rows_in_gos_shape_sorted_by_name() {
-        let page = page(7, true);
+        let page = page(7, None, true);
+        assert!(!page.contains("heap"), "no heap rows without heap profiling");
+        let with_heap = page_with_heap();
+        assert!(with_heap.contains("<td>3</td><td><a href='heap?debug=1'>heap</a></td>"));
+        assert!(with_heap.contains("<td>3</td><td><a href='allocs?debug=1'>allocs</a></td>"));
         assert!(page.contains("<title>/debug/pprof/</title>"));
         assert!(page.contains("<td>7</td><td><a href='goroutine?debug=1'>goroutine</a></td>"));
         assert!(page.contains("<td>0</td><td><a href='profile'>profile</a></td>"));
@@ -92,5 +114,9 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort_unstable();
         assert_eq!(names, sorted);
+    }
+
+    fn page_with_heap() -> String {
+        page(7, Some(3), true)
     }
 }

@@ -8,7 +8,7 @@ use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::{CpuError, DumpError};
+use crate::{CpuError, DumpError, HeapError};
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const X_GO_PPROF: HeaderName = HeaderName::from_static("x-go-pprof");
@@ -93,6 +93,16 @@ pub(crate) fn dump_error(e: DumpError) -> Response {
         DumpError::Disabled => error(StatusCode::FORBIDDEN, CAPTURE_OFF),
         DumpError::Refused(r) => too_many(&format!("hotprof: thread dump {e}"), r.retry_after),
         e => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("hotprof: {e}")),
+    }
+}
+
+/// No heap profile: the switch or the rate (403), no sampling allocator (501).
+pub(crate) fn heap_error(e: HeapError) -> Response {
+    match e {
+        HeapError::Disabled => error(StatusCode::FORBIDDEN, CAPTURE_OFF),
+        HeapError::Off => error(StatusCode::FORBIDDEN, &format!("hotprof: {e}")),
+        HeapError::NotInstalled => error(StatusCode::NOT_IMPLEMENTED, &format!("hotprof: {e}")),
+        e => internal(&format!("hotprof: {e}")),
     }
 }
 

@@ -17,6 +17,7 @@ use super::access::{self, Access};
 use super::settings::Limits;
 use super::{goroutine, index, params, responses, symbol, threadcreate};
 use crate::capture::{self, Trigger};
+use crate::heap::profile::View;
 use crate::notices::notice;
 use crate::sampler::Mode;
 use crate::{CpuError, CpuProfile, switch};
@@ -39,6 +40,8 @@ pub(crate) fn routes(limits: Limits) -> Router {
         .route("/debug/pprof/flamegraph", get(flamegraph))
         .route("/debug/pprof/wall", get(wall))
         .route("/debug/pprof/goroutine", get(goroutine))
+        .route("/debug/pprof/heap", get(heap))
+        .route("/debug/pprof/allocs", get(allocs))
         .route("/debug/pprof/scopes", get(scopes))
         .route("/debug/pprof/symbol", get(symbol).post(symbol))
         .route("/debug/pprof/threadcreate", get(threadcreate))
@@ -68,7 +71,10 @@ async fn redirect() -> Response {
 }
 
 async fn index_page() -> Response {
-    responses::html(index::page(index::thread_count(), switch::is_enabled()))
+    let heap = tokio::task::spawn_blocking(|| capture::get().heap_snapshot().ok().map(|s| s.records.len()))
+        .await
+        .unwrap_or(None);
+    responses::html(index::page(index::thread_count(), heap, switch::is_enabled()))
 }
 
 async fn cmdline() -> Response {
@@ -170,6 +176,73 @@ async fn goroutine(RawQuery(query): RawQuery) -> Response {
         Ok(Err(e)) => responses::dump_error(e),
         Err(e) => responses::internal(&format!("hotprof: the dump task failed: {e}")),
     }
+}
+
+async fn heap(State(limits): State<Arc<Limits>>, RawQuery(query): RawQuery) -> Response {
+    heap_answer(View::Heap, &limits, query.as_deref()).await
+}
+
+async fn allocs(State(limits): State<Arc<Limits>>, RawQuery(query): RawQuery) -> Response {
+    heap_answer(View::Allocs, &limits, query.as_deref()).await
+}
+
+/// `heap` and `allocs`: the same samples, `inuse_space` or `alloc_space`
+/// first. `debug=1` (or 2) is Go's text; `seconds=N` the change over N
+/// seconds (Go's delta profile); `gc` is accepted and ignored (no collector).
+async fn heap_answer(view: View, limits: &Limits, query: Option<&str>) -> Response {
+    let debug = match params::debug(query) {
+        Ok(d) => d,
+        Err(message) => return bad_request(&message),
+    };
+    let window = match params::first(query, "seconds") {
+        None => None,
+        Some(_) if debug != 0 => return bad_request(params::SECONDS_WITH_DEBUG),
+        Some(v) => match params::parse_seconds(&v, limits.max_seconds) {
+            Ok(n) => Some(Duration::from_secs(n)),
+            Err(message) => return bad_request(&message),
+        },
+    };
+    // A delta starts from a snapshot now; either way the answer is built
+    // from one taken at the end (snapshots drain and unwind: blocking work).
+    let start = match window {
+        None => None,
+        Some(_) => match blocking(|| capture::get().heap_snapshot()).await {
+            Ok(Ok(start)) => Some(start),
+            Ok(Err(e)) => return responses::heap_error(e),
+            Err(failed) => return failed,
+        },
+    };
+    if let Some(w) = window {
+        tokio::time::sleep(w).await;
+    }
+    let name = if view == View::Heap { "heap" } else { "allocs" };
+    let built = blocking(move || {
+        let rt = capture::get();
+        let end = rt.heap_snapshot()?;
+        let snap = match &start {
+            Some(start) => end.since(start),
+            None => end,
+        };
+        if debug != 0 {
+            return Ok(responses::text(rt.heap_text(&snap)));
+        }
+        let gz = rt.heap_pprof(&snap, view, window, Trigger::Http)?;
+        let file = if window.is_some() { format!("{name}-delta") } else { name.to_string() };
+        Ok(responses::profile(&file, gz))
+    })
+    .await;
+    match built {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => responses::heap_error(e),
+        Err(failed) => failed,
+    }
+}
+
+/// Runs `f` on tokio's blocking pool; a 500 if that task fails.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Response> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| responses::internal(&format!("hotprof: the heap profile task failed: {e}")))
 }
 
 async fn scopes(RawQuery(query): RawQuery) -> Response {
