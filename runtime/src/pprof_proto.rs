@@ -227,7 +227,11 @@ impl ProfileBuilder {
                     label: labels
                         .into_iter()
                         .map(|(key, str)| protos::Label { key, str, ..Default::default() })
-                        .chain(numbers.into_iter().map(|(key, num)| protos::Label { key, num, ..Default::default() }))
+                        .chain(numbers.into_iter().map(|(key, num)| protos::Label {
+                            key,
+                            num,
+                            ..Default::default()
+                        }))
                         .collect(),
                 })
                 .collect(),

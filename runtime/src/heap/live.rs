@@ -37,7 +37,8 @@ struct Entry {
 }
 
 #[allow(clippy::declare_interior_mutable_const, reason = "only used to build the static arrays")]
-const NEW_ENTRY: Entry = Entry { key: AtomicUsize::new(EMPTY), size: AtomicUsize::new(0), tag: AtomicU64::new(0) };
+const NEW_ENTRY: Entry =
+    Entry { key: AtomicUsize::new(EMPTY), size: AtomicUsize::new(0), tag: AtomicU64::new(0) };
 #[allow(clippy::declare_interior_mutable_const, reason = "only used to build the static arrays")]
 const ZERO: AtomicU8 = AtomicU8::new(0);
 
@@ -151,7 +152,8 @@ mod tests {
         insert(b, 200, 8, UNRESOLVED).unwrap();
         resolve(ia, 7, 42);
         resolve(ia, 6, 43); // an older sample's answer changes nothing
-        let mine = |l: Vec<(u32, usize)>| l.into_iter().filter(|(_, s)| *s == 100 || *s == 200).collect::<Vec<_>>();
+        let mine =
+            |l: Vec<(u32, usize)>| l.into_iter().filter(|(_, s)| *s == 100 || *s == 200).collect::<Vec<_>>();
         let mut now = mine(live());
         now.sort();
         assert_eq!(now, vec![(42, 100), (UNRESOLVED, 200)]);
@@ -169,14 +171,16 @@ mod tests {
         // alike; find a few by search.
         let base = 0x5a5a_0000_0000usize;
         let h = home(base);
-        let same: Vec<usize> = (1..4_000_000usize).map(|i| base + i * 16).filter(|a| home(*a) == h).take(3).collect();
+        let same: Vec<usize> =
+            (1..4_000_000usize).map(|i| base + i * 16).filter(|a| home(*a) == h).take(3).collect();
         let all: Vec<usize> = std::iter::once(base).chain(same).collect();
         for (i, a) in all.iter().enumerate() {
             insert(*a, 1000 + i, i as u64, 5).unwrap();
         }
         assert_eq!(FILTER[h].load(Ordering::Relaxed) as usize, all.len());
         remove(all[1]);
-        let sizes: Vec<usize> = live().into_iter().map(|(_, s)| s).filter(|s| (1000..1010).contains(s)).collect();
+        let sizes: Vec<usize> =
+            live().into_iter().map(|(_, s)| s).filter(|s| (1000..1010).contains(s)).collect();
         assert_eq!(sizes.len(), all.len() - 1);
         for a in &all {
             remove(*a);

@@ -265,7 +265,8 @@ pub(crate) fn text(snap: &Snapshot, symbolizer: &mut Symbolizer) -> String {
     for ((origin, size), c) in rows {
         let Some(n) = named.get(origin) else { continue };
         let ((io, ib), (ao, ab)) = (raw(c.inuse, *size), raw(c.alloc, *size));
-        let pcs: Vec<String> = n.frames.iter().filter(|f| f.address != 0).map(|f| format!("{:#x}", f.address)).collect();
+        let pcs: Vec<String> =
+            n.frames.iter().filter(|f| f.address != 0).map(|f| format!("{:#x}", f.address)).collect();
         let _ = writeln!(out, "{io}: {ib} [{ao}: {ab}] @ {}", pcs.join(" "));
         if !n.labels.is_empty() {
             let labels: Vec<String> =
@@ -274,7 +275,8 @@ pub(crate) fn text(snap: &Snapshot, symbolizer: &mut Symbolizer) -> String {
         }
         for f in &n.frames {
             for l in &f.lines {
-                let place = if l.file.is_empty() { "??".to_string() } else { format!("{}:{}", l.file, l.line) };
+                let place =
+                    if l.file.is_empty() { "??".to_string() } else { format!("{}:{}", l.file, l.line) };
                 let _ = writeln!(out, "#\t{:#x}\t{}\t{place}", f.address, l.function);
             }
         }
@@ -327,8 +329,9 @@ mod tests {
         let s = snap(512 * 1024, &[]);
         // A block as big as the rate is sampled with probability 1 - 1/e.
         let (objects, bytes) = s.scaled(1000, 512 * 1024);
-        assert_eq!(objects, (1000.0 / (1.0 - (-1f64).exp())).round() as i64);
-        assert_eq!(bytes, (objects as f64 * 512.0 * 1024.0) as i64);
+        let expected = 1000.0 / (1.0 - (-1f64).exp());
+        assert_eq!(objects, expected.round() as i64);
+        assert_eq!(bytes, (expected * 512.0 * 1024.0).round() as i64);
         // Small blocks stand for about rate/size blocks each.
         let (objects, _) = s.scaled(1, 4096);
         assert!((128..=129).contains(&objects), "{objects}");
