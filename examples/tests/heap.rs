@@ -203,7 +203,7 @@ fn without_the_sampling_allocator_heap_says_what_is_missing() {
     let svc = Service::start_bin(env!("CARGO_BIN_EXE_web-service"), &dir, &[], &[]);
     let addr = announced_addr(&svc, "debug HTTP server on http://");
     let answer = get(addr, "/debug/pprof/heap");
-    assert_eq!(answer.status, 501);
+    assert_eq!(answer.status, 404);
     assert!(answer.text().contains("hotprof::SampledAlloc"), "{}", answer.text());
     assert!(
         !get(addr, "/debug/pprof/").text().contains("heap?debug=1"),

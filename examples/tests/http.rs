@@ -160,7 +160,9 @@ fn endpoints_answer_like_go() {
     assert!(named.text().contains(&format!("{pc} hotprof_examples::sleepy_worker")), "{named:?}");
 
     assert_go_error(&get(addr, "/debug/pprof/trace"), 404, "Unknown profile");
-    assert_go_error(&get(addr, "/debug/pprof/heap"), 404, "Unknown profile");
+    let heap = get(addr, "/debug/pprof/heap");
+    assert_eq!(heap.status, 404, "{heap:?}");
+    assert!(heap.text().starts_with("Unknown profile: hotprof: heap profiling needs hotprof::SampledAlloc"));
     let bad = r#"invalid value for "seconds" - must be a positive integer"#;
     assert_go_error(&get(addr, "/debug/pprof/profile?seconds=0"), 400, bad);
     assert_go_error(&get(addr, "/debug/pprof/profile?seconds=x&seconds=1"), 400, bad);

@@ -96,12 +96,13 @@ pub(crate) fn dump_error(e: DumpError) -> Response {
     }
 }
 
-/// No heap profile: the switch or the rate (403), no sampling allocator (501).
+/// No heap profile: the switch or the rate (403); without the sampling
+/// allocator there is no such profile, so Go's 404, saying what is missing.
 pub(crate) fn heap_error(e: HeapError) -> Response {
     match e {
         HeapError::Disabled => error(StatusCode::FORBIDDEN, CAPTURE_OFF),
         HeapError::Off => error(StatusCode::FORBIDDEN, &format!("hotprof: {e}")),
-        HeapError::NotInstalled => error(StatusCode::NOT_IMPLEMENTED, &format!("hotprof: {e}")),
+        HeapError::NotInstalled => error(StatusCode::NOT_FOUND, &format!("Unknown profile: hotprof: {e}")),
         e => internal(&format!("hotprof: {e}")),
     }
 }
