@@ -21,7 +21,8 @@ fn production_demo() -> &'static Path {
         let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().to_path_buf();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--profile", "production", "-p", "hotprof-examples", "--bin", "demo-service"])
+            .args(["build", "--profile", "production", "-p", "hotprof-examples"])
+            .args(["--bin", "demo-service", "--bin", "heap-service"])
             .arg("--target-dir")
             .arg(&target)
             .status()
@@ -229,4 +230,39 @@ fn addr2line(binary: &Path, addrs: &[String]) -> String {
     assert!(!addrs.is_empty(), "no address to look up");
     let out = Command::new("addr2line").args(["-f", "-C", "-e"]).arg(binary).args(addrs).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn heap_profiles_of_a_production_build_start_at_the_allocating_code() {
+    let bin = production_demo().with_file_name("heap-service");
+    let dir = fresh_dir("production-heap");
+    let env = [("HOTPROF_SIGUSR2", "heap"), ("HOTPROF_HEAP_RATE", "128KiB")];
+    let svc = Service::start_bin(bin.to_str().unwrap(), &dir, &[], &env);
+    svc.kill("USR2");
+    let file = || {
+        std::fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-heap.pb.gz"))
+    };
+    assert!(wait_until(WAIT, || file().is_some()), "{}", svc.stderr());
+    let file = file().unwrap();
+    let top = go_pprof(
+        &["-sample_index=inuse_space", "-unit=B", "-top", "-cum", "-nodecount=1000", file.to_str().unwrap()],
+        &[],
+    );
+    let held: f64 = top
+        .lines()
+        .find(|l| l.ends_with(" heap_service::hold_blocks"))
+        .and_then(|l| l.split_whitespace().nth(3)?.trim_end_matches('B').parse().ok())
+        .unwrap_or_else(|| panic!("{top}"));
+    let mib = held / 1048576.0;
+    assert!((54.4..=73.6).contains(&mib), "hold_blocks holds 64 MiB, the profile says {mib:.1}\n{top}");
+    // The sampler's frames, the allocator shims and alloc::alloc, inlined
+    // into the caller with their bare names, are gone from every stack.
+    let traces = go_pprof(&["-traces", file.to_str().unwrap()], &[]);
+    for ours in ["on_alloc", "__rust_alloc", "copy_own_stack", "crossed", "alloc_impl"] {
+        assert!(!traces.contains(ours), "{ours} in\n{traces}");
+    }
 }

@@ -18,13 +18,16 @@ static ALLOC: hotprof::SampledAlloc<System> = hotprof::SampledAlloc::new(System)
 /// Allocates `mib` MiB in 4 KiB blocks and keeps them.
 #[inline(never)]
 fn hold_blocks(mib: usize) -> Vec<Vec<u8>> {
-    (0..mib * 256).map(|i| std::hint::black_box(vec![i as u8; 4096])).collect()
+    let blocks: Vec<Vec<u8>> = (0..mib * 256).map(|i| std::hint::black_box(vec![i as u8; 4096])).collect();
+    // Not a tail call: an optimised build would leave this frame out.
+    std::hint::black_box(blocks)
 }
 
 /// Allocates `mib` MiB in 4 KiB blocks, freeing each at once.
 #[inline(never)]
 fn churn_blocks(mib: usize) -> u64 {
-    (0..mib * 256).map(|i| std::hint::black_box(vec![i as u8; 4096])[100] as u64).sum()
+    let sum = (0..mib * 256).map(|i| std::hint::black_box(vec![i as u8; 4096])[100] as u64).sum();
+    std::hint::black_box(sum)
 }
 
 #[hotprof::main]

@@ -171,22 +171,49 @@ fn name_stacks(snap: &Snapshot, symbolizer: &mut Symbolizer) -> HashMap<Origin, 
     out
 }
 
-/// Drops the frames on top that belong to the sampler, the allocator shims
-/// and `alloc::alloc` (on every stack, saying nothing), judged by the
-/// function each frame's code belongs to (its outermost line), so a user
-/// function they were inlined into stays. A stack without names keeps them.
+/// Drops what the sampler, the allocator shims and `alloc::alloc` put on
+/// top of every stack (saying nothing): whole frames whose code is theirs
+/// (judged by the frame's outermost line, the function the code belongs
+/// to), then their lines inlined into the first frame left, which is the
+/// caller's own. A stack without names keeps them.
 fn without_allocator(mut frames: Vec<ProtoFrame>) -> Vec<ProtoFrame> {
-    const OURS: [&str; 6] =
-        ["hotprof::heap::", "hotprof::sys::", "hotprof::SampledAlloc", "__rust_", "__rg_", "__rdl_"];
-    let ours = |f: &ProtoFrame| {
-        f.lines.last().is_some_and(|l| {
-            let name = l.function.trim_start_matches('<');
-            name.starts_with("alloc::alloc::") || OURS.iter().any(|o| name.contains(o))
-        })
-    };
-    let top = frames.iter().take_while(|f| ours(f)).count();
+    let top = frames.iter().take_while(|f| f.lines.last().is_some_and(|l| internal(&l.function))).count();
     frames.drain(..top);
+    if let Some(first) = frames.first_mut() {
+        let inlined = first.lines.len().saturating_sub(1);
+        let ours = first.lines.iter().take(inlined).take_while(|l| internal(&l.function)).count();
+        first.lines.drain(..ours);
+    }
     frames
+}
+
+/// Whether `function` is the sampler's, an allocator shim or `alloc::alloc`.
+/// With `debug = "line-tables-only"` inlined functions have their bare
+/// names only (and their generic arguments); at the top of an allocation's
+/// stack those names are these.
+fn internal(function: &str) -> bool {
+    const PATHS: [&str; 6] =
+        ["hotprof::heap::", "hotprof::sys::", "hotprof::SampledAlloc", "__rust_", "__rg_", "__rdl_"];
+    const BARE: [&str; 15] = [
+        "on_alloc",
+        "on_free",
+        "due",
+        "alloc",
+        "alloc_zeroed",
+        "realloc",
+        "alloc_impl",
+        "alloc_impl_runtime",
+        "allocate",
+        "allocate_zeroed",
+        "grow",
+        "grow_impl",
+        "grow_zeroed",
+        "shrink",
+        "exchange_malloc",
+    ];
+    let name = function.trim_start_matches('<');
+    let bare = name.split('<').next().unwrap_or(name);
+    name.starts_with("alloc::alloc::") || PATHS.iter().any(|p| name.contains(p)) || BARE.contains(&bare)
 }
 
 /// Which sample type a viewer shows first.
@@ -366,7 +393,23 @@ mod tests {
         let kept = without_allocator(frames);
         assert_eq!(kept[0].lines[0].function, "alloc::raw_vec::finish_grow");
         assert_eq!(kept.len(), 3);
-        assert_eq!(without_allocator(vec![user.clone()]), vec![user], "an inlined alloc is the user's frame");
+        assert_eq!(kept[1], user, "only the first frame left loses inlined lines");
+        // line-tables-only: the shims inlined into the caller have bare names.
+        let mut bare = f("app::work");
+        for name in [
+            "try_allocate_in<alloc::alloc::Global>",
+            "allocate",
+            "alloc_impl",
+            "alloc",
+            "__rust_alloc",
+            "alloc<std::alloc::System>",
+            "on_alloc",
+        ] {
+            bare.lines.insert(0, f(name).lines[0].clone());
+        }
+        let kept = without_allocator(vec![f("hotprof::heap::sampling::crossed"), bare]);
+        let names: Vec<&str> = kept[0].lines.iter().map(|l| l.function.as_str()).collect();
+        assert_eq!(names, ["try_allocate_in<alloc::alloc::Global>", "app::work"]);
         let unnamed = vec![ProtoFrame { address: 1, lines: vec![], mapping: None }];
         assert_eq!(without_allocator(unnamed).len(), 1);
     }
