@@ -62,6 +62,21 @@ pub fn serve_ping(listener: TcpListener) {
     }
 }
 
+/// Allocates `mib` MiB in 4 KiB blocks and keeps them (heap profiles).
+#[inline(never)]
+pub fn hold_blocks(mib: usize) -> Vec<Vec<u8>> {
+    let blocks: Vec<Vec<u8>> = (0..mib * 256).map(|i| std::hint::black_box(vec![i as u8; 4096])).collect();
+    // Not a tail call: an optimised build would leave this frame out.
+    std::hint::black_box(blocks)
+}
+
+/// Allocates `mib` MiB in 4 KiB blocks, freeing each at once (heap profiles).
+#[inline(never)]
+pub fn churn_blocks(mib: usize) -> u64 {
+    let sum = (0..mib * 256).map(|i| std::hint::black_box(vec![i as u8; 4096])[100] as u64).sum();
+    std::hint::black_box(sum)
+}
+
 /// Allocates and frees blocks of varied sizes as fast as it can, to keep
 /// threads inside malloc when a dump arrives.
 #[inline(never)]

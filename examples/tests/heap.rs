@@ -55,19 +55,19 @@ fn held_memory_is_in_use_and_freed_memory_only_allocated() {
     svc.kill("USR2");
     assert!(wait_until(WAIT, || heap_files(&svc.dir).len() == 1), "{}", svc.stderr());
     let file = heap_files(&svc.dir)[0].to_string_lossy().into_owned();
-    let held = cum_bytes(&file, "inuse_space", "heap_service::hold_blocks");
+    let held = cum_bytes(&file, "inuse_space", "hotprof_examples::hold_blocks");
     assert!(within(held, 64.0 * MIB, 0.15), "hold_blocks in use: {:.1} MiB\n{}", held / MIB, svc.stderr());
-    let churned_live = cum_bytes(&file, "inuse_space", "heap_service::churn_blocks");
+    let churned_live = cum_bytes(&file, "inuse_space", "hotprof_examples::churn_blocks");
     assert_eq!(churned_live, 0.0, "freed blocks are not in use");
-    let churned = cum_bytes(&file, "alloc_space", "heap_service::churn_blocks");
+    let churned = cum_bytes(&file, "alloc_space", "hotprof_examples::churn_blocks");
     assert!(within(churned, 256.0 * MIB, 0.15), "churn_blocks allocated: {:.1} MiB", churned / MIB);
-    let held_alloc = cum_bytes(&file, "alloc_space", "heap_service::hold_blocks");
+    let held_alloc = cum_bytes(&file, "alloc_space", "hotprof_examples::hold_blocks");
     assert!(within(held_alloc, 64.0 * MIB, 0.15), "hold_blocks allocated: {:.1} MiB", held_alloc / MIB);
     // Objects too: 16384 blocks held.
     let top = go_pprof(&["-sample_index=inuse_objects", "-top", "-cum", "-nodecount=1000"], &file);
     let objects: f64 = top
         .lines()
-        .find(|l| l.ends_with(" heap_service::hold_blocks"))
+        .find(|l| l.ends_with(" hotprof_examples::hold_blocks"))
         .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
         .unwrap_or(0.0);
     assert!(within(objects, 16384.0, 0.15), "{top}");
@@ -78,7 +78,7 @@ fn held_memory_is_in_use_and_freed_memory_only_allocated() {
     assert!(raw.contains("Comment: heap sampler: one sample per 131072 bytes"), "{raw}");
     let traces = go_pprof(&["-traces"], &file);
     assert!(!traces.contains("SampledAlloc") && !traces.contains("copy_own_stack"), "{traces}");
-    assert!(traces.contains("heap_service::hold_blocks"), "{traces}");
+    assert!(traces.contains("hotprof_examples::hold_blocks"), "{traces}");
     assert!(svc.stderr().contains("heap profile ("), "{}", svc.stderr());
 }
 
@@ -94,7 +94,7 @@ fn heap_and_allocs_over_http_as_go_serves_them() {
     let churned = cum_bytes(
         &format!("http://{addr}/debug/pprof/allocs?gc=1"),
         "alloc_space",
-        "heap_service::churn_blocks",
+        "hotprof_examples::churn_blocks",
     );
     assert!(within(churned, 256.0 * MIB, 0.15), "churn_blocks: {:.1} MiB", churned / MIB);
 
@@ -105,7 +105,7 @@ fn heap_and_allocs_over_http_as_go_serves_them() {
         body.starts_with("heap profile: ") && body.lines().next().unwrap().ends_with("@ heap/262144"),
         "{body}"
     );
-    assert!(body.contains("\theap_service::hold_blocks\t"), "{body}");
+    assert!(body.contains("\thotprof_examples::hold_blocks\t"), "{body}");
     assert!(body.contains("# Rate = 131072"), "{body}");
 
     // A delta: nothing was allocated in that second, so the held blocks are not in it.
@@ -115,7 +115,7 @@ fn heap_and_allocs_over_http_as_go_serves_them() {
     let path = svc.dir.join("delta.pb.gz");
     std::fs::create_dir_all(&svc.dir).unwrap();
     std::fs::write(&path, &delta.body).unwrap();
-    assert_eq!(cum_bytes(path.to_str().unwrap(), "inuse_space", "heap_service::hold_blocks"), 0.0);
+    assert_eq!(cum_bytes(path.to_str().unwrap(), "inuse_space", "hotprof_examples::hold_blocks"), 0.0);
 
     for (query, message) in [
         ("heap?seconds=1&debug=1", "seconds and debug params are incompatible"),
@@ -209,4 +209,39 @@ fn without_the_sampling_allocator_heap_says_what_is_missing() {
         !get(addr, "/debug/pprof/").text().contains("heap?debug=1"),
         "no heap row without heap profiling"
     );
+}
+
+#[test]
+fn a_program_profiling_with_jemalloc_gets_jemallocs_heap_profile() {
+    let dir = fresh_dir("heap-jemalloc");
+    let env = [
+        ("_RJEM_MALLOC_CONF", "prof:true,prof_active:true,lg_prof_sample:17"),
+        ("HOTPROF_HTTP", "127.0.0.1:0"),
+    ];
+    let svc = Service::start_bin(env!("CARGO_BIN_EXE_jemalloc-service"), &dir, &[], &env);
+    let addr = announced_addr(&svc, "debug HTTP server on http://");
+    let url = format!("http://{addr}/debug/pprof/heap");
+    // jemalloc's profile carries addresses; go tool pprof names them from the binary.
+    let top = go_pprof(&["-sample_index=inuse_space", "-unit=B", "-top", "-cum", "-nodecount=1000"], &url);
+    let held: f64 = top
+        .lines()
+        .find(|l| l.split_whitespace().last().is_some_and(|f| f.ends_with("hold_blocks")))
+        .and_then(|l| l.split_whitespace().nth(3)?.trim_end_matches('B').parse().ok())
+        .unwrap_or_else(|| panic!("{top}"));
+    assert!(within(held, 64.0 * MIB, 0.15), "hold_blocks: {:.1} MiB\n{top}", held / MIB);
+    assert!(top.contains("trigger: http"), "hotprof's metadata comments are added: {top}");
+    for query in ["allocs", "heap?debug=1", "heap?seconds=1"] {
+        let answer = get(addr, &format!("/debug/pprof/{query}"));
+        assert_eq!(answer.status, 400, "{query}: {}", answer.text());
+        assert!(answer.text().contains("profiles its heap with jemalloc"), "{}", answer.text());
+    }
+    // Without jemalloc's profiler running, nothing stands in.
+    let plain = Service::start_bin(
+        env!("CARGO_BIN_EXE_jemalloc-service"),
+        &fresh_dir("heap-jemalloc-off"),
+        &[],
+        &[("HOTPROF_HTTP", "127.0.0.1:0")],
+    );
+    let addr = announced_addr(&plain, "debug HTTP server on http://");
+    assert_eq!(get(addr, "/debug/pprof/heap").status, 404);
 }

@@ -254,7 +254,7 @@ fn heap_profiles_of_a_production_build_start_at_the_allocating_code() {
     );
     let held: f64 = top
         .lines()
-        .find(|l| l.ends_with(" heap_service::hold_blocks"))
+        .find(|l| l.ends_with(" hotprof_examples::hold_blocks"))
         .and_then(|l| l.split_whitespace().nth(3)?.trim_end_matches('B').parse().ok())
         .unwrap_or_else(|| panic!("{top}"));
     let mib = held / 1048576.0;

@@ -2,7 +2,7 @@
 //! profiles over `/debug/pprof/heap` and `allocs` (with `HOTPROF_HTTP`),
 //! `hotprof::heap_profile()` and `HOTPROF_SIGUSR2=heap`.
 //!
-//! At start `hold_blocks` keeps `--hold-mib` MiB (64) in 4 KiB blocks and
+//! At start `hold_blocks` (of the examples' library) keeps `--hold-mib` MiB (64) in 4 KiB blocks and
 //! `churn_blocks` allocates `--churn-mib` MiB (256) in 4 KiB blocks and
 //! frees each at once; then it prints `heap-service: ready pid=PID`.
 //! `--threads N` (0) starts N `alloc-stress` threads that allocate and
@@ -10,25 +10,10 @@
 
 use std::alloc::System;
 
-use hotprof_examples::{arg, malloc_churn, spawn_named};
+use hotprof_examples::{arg, churn_blocks, hold_blocks, malloc_churn, spawn_named};
 
 #[global_allocator]
 static ALLOC: hotprof::SampledAlloc<System> = hotprof::SampledAlloc::new(System);
-
-/// Allocates `mib` MiB in 4 KiB blocks and keeps them.
-#[inline(never)]
-fn hold_blocks(mib: usize) -> Vec<Vec<u8>> {
-    let blocks: Vec<Vec<u8>> = (0..mib * 256).map(|i| std::hint::black_box(vec![i as u8; 4096])).collect();
-    // Not a tail call: an optimised build would leave this frame out.
-    std::hint::black_box(blocks)
-}
-
-/// Allocates `mib` MiB in 4 KiB blocks, freeing each at once.
-#[inline(never)]
-fn churn_blocks(mib: usize) -> u64 {
-    let sum = (0..mib * 256).map(|i| std::hint::black_box(vec![i as u8; 4096])[100] as u64).sum();
-    std::hint::black_box(sum)
-}
 
 #[hotprof::main]
 fn main() {

@@ -54,17 +54,47 @@ impl Capture {
         profile::text(snap, &mut self.symbolizer())
     }
 
-    /// The heap profile now (the API and the attach socket).
+    /// Whether jemalloc's own profiler stands in for `SampledAlloc`
+    /// (feature `jemalloc`: the program runs jemalloc with profiling on).
+    pub(crate) fn jemalloc_heap(&self) -> bool {
+        #[cfg(feature = "jemalloc")]
+        return !heap::in_use() && heap::jemalloc::active();
+        #[cfg(not(feature = "jemalloc"))]
+        false
+    }
+
+    /// The heap profile now (the API and the attach socket): hotprof's, or
+    /// jemalloc's where it stands in.
     pub(crate) fn heap_profile(&self, trigger: Trigger) -> Result<HeapProfile, HeapError> {
+        if self.jemalloc_heap() && switch::is_enabled() {
+            return self.jemalloc_profile(trigger);
+        }
         let snap = self.heap_snapshot()?;
         let pprof_gz = self.heap_pprof(&snap, View::Heap, None, trigger)?;
         let (inuse_objects, inuse_bytes, alloc_objects, alloc_bytes) = snap.totals();
         Ok(HeapProfile { pprof_gz, inuse_objects, inuse_bytes, alloc_objects, alloc_bytes })
     }
 
+    #[cfg(feature = "jemalloc")]
+    fn jemalloc_profile(&self, trigger: Trigger) -> Result<HeapProfile, HeapError> {
+        let _one = lock(&BUILDING);
+        match heap::jemalloc::profile(&self.comments(trigger)) {
+            Some(Ok((pprof_gz, inuse_bytes))) => {
+                Ok(HeapProfile { pprof_gz, inuse_objects: 0, inuse_bytes, alloc_objects: 0, alloc_bytes: 0 })
+            }
+            Some(Err(e)) => Err(HeapError::Encode(e)),
+            None => Err(HeapError::NotInstalled),
+        }
+    }
+
+    #[cfg(not(feature = "jemalloc"))]
+    fn jemalloc_profile(&self, _trigger: Trigger) -> Result<HeapProfile, HeapError> {
+        Err(HeapError::NotInstalled)
+    }
+
     /// Writes a heap profile file (`HOTPROF_SIGUSR2=heap`), through the guard.
     pub(crate) fn write_heap_profile(&self, trigger: Trigger, reason: &str) {
-        if let Err(e) = self.heap_snapshot() {
+        if let (false, Err(e)) = (self.jemalloc_heap(), self.heap_snapshot()) {
             notice(&format!("{trigger} ignored: {e}"));
             return;
         }

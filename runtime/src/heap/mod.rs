@@ -8,6 +8,8 @@
 //! Go's heap profile.
 
 mod collector;
+#[cfg(feature = "jemalloc")]
+pub(crate) mod jemalloc;
 mod live;
 pub(crate) mod profile;
 mod ring;

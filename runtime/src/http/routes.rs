@@ -202,6 +202,10 @@ async fn heap_answer(view: View, limits: &Limits, query: Option<&str>) -> Respon
             Err(message) => return bad_request(&message),
         },
     };
+    let jemalloc = blocking(|| capture::get().jemalloc_heap()).await.unwrap_or(false);
+    if jemalloc && switch::is_enabled() {
+        return jemalloc_heap(view, debug, window).await;
+    }
     // A delta starts from a snapshot now; either way the answer is built
     // from one taken at the end (snapshots drain and unwind: blocking work).
     let start = match window {
@@ -233,6 +237,28 @@ async fn heap_answer(view: View, limits: &Limits, query: Option<&str>) -> Respon
     .await;
     match built {
         Ok(Ok(response)) => response,
+        Ok(Err(e)) => responses::heap_error(e),
+        Err(failed) => failed,
+    }
+}
+
+/// Feature `jemalloc`, the program profiling with jemalloc: its profile
+/// holds in-use space only, so only a plain `heap` has an answer.
+async fn jemalloc_heap(view: View, debug: u8, window: Option<Duration>) -> Response {
+    let unsupported = match (view, debug, window) {
+        (View::Allocs, ..) => Some("allocs"),
+        (_, 1.., _) => Some("debug"),
+        (_, _, Some(_)) => Some("seconds"),
+        _ => None,
+    };
+    if let Some(what) = unsupported {
+        return bad_request(&format!(
+            "hotprof: this program profiles its heap with jemalloc, whose profile holds in-use space \
+             only: no {what} (hotprof::SampledAlloc has them)"
+        ));
+    }
+    match blocking(|| capture::get().heap_profile(Trigger::Http)).await {
+        Ok(Ok(p)) => responses::profile("heap", p.pprof_gz),
         Ok(Err(e)) => responses::heap_error(e),
         Err(failed) => failed,
     }
