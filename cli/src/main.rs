@@ -44,6 +44,15 @@ enum Command {
     Cpu(Window),
     /// A wall-clock profile (gzipped pprof) of every thread, running or not.
     Wall(Window),
+    /// The heap profile now (gzipped pprof: in use and allocated since the
+    /// start), from a service whose global allocator is hotprof::SampledAlloc.
+    Heap {
+        /// The service's process id.
+        pid: u32,
+        /// The file to write; default `<app>-<pid>-heap.pb.gz` here.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Turns capture on.
     Enable {
         /// The service's process id.
@@ -96,6 +105,7 @@ fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Cpu(w) => profile(w, "cpu", |seconds, hz| Request::Cpu { seconds, hz }),
         Command::Wall(w) => profile(w, "wall", |seconds, hz| Request::Wall { seconds, hz }),
+        Command::Heap { pid, output } => heap(pid, output),
         Command::Enable { pid } => emit(&Target::find(pid)?.ask(Request::Enable)?, None),
         Command::Disable { pid } => emit(&Target::find(pid)?.ask(Request::Disable)?, None),
         Command::Stats { pid } => emit(&Target::find(pid)?.ask(Request::Stats)?, None),
@@ -124,14 +134,7 @@ fn list() -> Result<(), Failure> {
 
 fn profile(w: Window, kind: &str, request: impl Fn(u64, u32) -> Request) -> Result<(), Failure> {
     let target = Target::find(w.pid)?;
-    let output = match w.output {
-        Some(path) => path,
-        None => {
-            let info = client::fields(&target.ask(Request::Info)?);
-            let app = info.get("app").cloned().unwrap_or_else(|| "app".into());
-            PathBuf::from(format!("{app}-{}-{kind}.pb.gz", w.pid))
-        }
-    };
+    let output = output_path(&target, w.output, kind)?;
     let bar = indicatif::ProgressBar::new(w.seconds);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} s")
@@ -149,8 +152,27 @@ fn profile(w: Window, kind: &str, request: impl Fn(u64, u32) -> Request) -> Resu
     let answer = target.ask(request(w.seconds, w.hz));
     bar.finish_and_clear();
     drop(timer);
-    let body = answer?;
-    std::fs::write(&output, &body)
+    write_profile(&answer?, &output, kind)
+}
+
+fn heap(pid: u32, output: Option<PathBuf>) -> Result<(), Failure> {
+    let target = Target::find(pid)?;
+    let output = output_path(&target, output, "heap")?;
+    write_profile(&target.ask(Request::Heap)?, &output, "heap")
+}
+
+/// `path`, else `<app>-<pid>-<kind>.pb.gz` in the working directory.
+fn output_path(target: &Target, path: Option<PathBuf>, kind: &str) -> Result<PathBuf, Failure> {
+    if let Some(path) = path {
+        return Ok(path);
+    }
+    let info = client::fields(&target.ask(Request::Info)?);
+    let app = info.get("app").cloned().unwrap_or_else(|| "app".into());
+    Ok(PathBuf::from(format!("{app}-{}-{kind}.pb.gz", target.pid)))
+}
+
+fn write_profile(body: &[u8], output: &std::path::Path, kind: &str) -> Result<(), Failure> {
+    std::fs::write(output, body)
         .map_err(|e| Failure::Other(format!("cannot write {}: {e}", output.display())))?;
     eprintln!("hotprof: {kind} profile ({} bytes) written to {}", body.len(), output.display());
     Ok(())

@@ -226,3 +226,26 @@ fn ctrl_c_cancels_the_window_in_the_service() {
     }
     assert!(last.status.success(), "{}", text(&last));
 }
+
+#[test]
+fn heap_profile_through_the_socket() {
+    let dir = fresh_dir("cli-heap");
+    let svc =
+        Service::start_bin(env!("CARGO_BIN_EXE_heap-service"), &dir, &[], &[("HOTPROF_HEAP_RATE", "128KiB")]);
+    let pid = svc.pid.to_string();
+    let file = dir.join("cli-heap.pb.gz");
+    let heap = hotprof(&["heap", &pid, "-o", file.to_str().unwrap()]);
+    assert!(heap.status.success(), "{}", text(&heap));
+    let top = Command::new("go")
+        .args(["tool", "pprof", "-sample_index=inuse_space", "-top", "-cum"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let top = String::from_utf8_lossy(&top.stdout);
+    assert!(top.contains("hotprof_examples::hold_blocks") && top.contains("trigger: attach"), "{top}");
+    // A service without the sampling allocator says what is missing.
+    let plain = Service::start(&fresh_dir("cli-heap-none"), &[], &[]);
+    let none = hotprof(&["heap", &plain.pid.to_string(), "-o", dir.join("none.pb.gz").to_str().unwrap()]);
+    assert_eq!(none.status.code(), Some(1), "{}", text(&none));
+    assert!(text(&none).contains("hotprof::SampledAlloc"), "{}", text(&none));
+}

@@ -20,6 +20,7 @@ use protocol::{ErrorCode, Request};
 
 use crate::capture::{Capture, DumpError, Trigger};
 use crate::cpu_session::CpuError;
+use crate::heap::HeapError;
 use crate::notices::{error, notice};
 use crate::sampler::Mode;
 use crate::{meta, switch, sys};
@@ -217,6 +218,7 @@ fn execute(request: Request, stream: &mut UnixStream, capture: &'static Capture)
         }
         Request::Cpu { seconds, hz } => profile(Mode::Cpu, seconds, hz, stream, capture),
         Request::Wall { seconds, hz } => profile(Mode::Wall, seconds, hz, stream, capture),
+        Request::Heap => capture.heap_profile(Trigger::Attach).map(|p| p.pprof_gz).map_err(heap_error),
     }
 }
 
@@ -265,6 +267,13 @@ fn dump_error(e: DumpError) -> (ErrorCode, String) {
     match e {
         DumpError::Disabled => (ErrorCode::Off, e.to_string()),
         DumpError::Refused(r) => (ErrorCode::Refused, format!("{} {r}", r.retry_after.as_millis())),
+        other => (ErrorCode::Failed, other.to_string()),
+    }
+}
+
+fn heap_error(e: HeapError) -> (ErrorCode, String) {
+    match e {
+        HeapError::Disabled => (ErrorCode::Off, e.to_string()),
         other => (ErrorCode::Failed, other.to_string()),
     }
 }

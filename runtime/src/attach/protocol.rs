@@ -52,6 +52,8 @@ pub enum Request {
         /// Samples a second per thread.
         hz: u32,
     },
+    /// `heap`: the heap profile now (gzipped pprof).
+    Heap,
 }
 
 /// Why a request was refused; its word on the status line and the
@@ -111,6 +113,7 @@ impl Request {
             Request::Disable => format!("{VERSION} disable\n"),
             Request::Cpu { seconds, hz } => format!("{VERSION} cpu {seconds} {hz}\n"),
             Request::Wall { seconds, hz } => format!("{VERSION} wall {seconds} {hz}\n"),
+            Request::Heap => format!("{VERSION} heap\n"),
         }
     }
 
@@ -132,6 +135,7 @@ impl Request {
             "stats" => none(Request::Stats),
             "enable" => none(Request::Enable),
             "disable" => none(Request::Disable),
+            "heap" => none(Request::Heap),
             "cpu" | "wall" => {
                 let [seconds, hz] = args[..] else { return Err(format!("{command} takes <seconds> <hz>")) };
                 let seconds = seconds
@@ -230,6 +234,7 @@ mod tests {
             Request::Disable,
             Request::Cpu { seconds: 30, hz: 199 },
             Request::Wall { seconds: 1, hz: 99 },
+            Request::Heap,
         ] {
             assert_eq!(Request::parse(r.line().trim_end()), Ok(r));
         }
