@@ -61,7 +61,8 @@ fn tag(seq: u64, stack: u32) -> u64 {
 pub(super) fn insert(addr: usize, size: usize, seq: u64, stack: u32) -> Option<u32> {
     let h = home(addr);
     let filter = &FILTER[h];
-    if filter.load(Ordering::Relaxed) == u8::MAX {
+    // Counted first (never past 255), so a free never misses the entry.
+    if filter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1)).is_err() {
         return None;
     }
     for i in 0..MAX_PROBE {
@@ -74,10 +75,10 @@ pub(super) fn insert(addr: usize, size: usize, seq: u64, stack: u32) -> Option<u
             e.size.store(size, Ordering::Relaxed);
             e.tag.store(tag(seq, stack), Ordering::Relaxed);
             e.key.store(addr, Ordering::Release);
-            filter.fetch_add(1, Ordering::Relaxed);
             return Some(at as u32);
         }
     }
+    filter.fetch_sub(1, Ordering::Relaxed);
     None
 }
 
