@@ -93,12 +93,56 @@ fn async_polls(c: &mut Criterion) {
     g.finish();
 }
 
+/// A whole async call as users write it, driven to completion the way a
+/// `block_on` does: bare, `#[hotprof::profile]`, `#[tracing::instrument]`
+/// (no subscriber) and `#[async_backtrace::framed]`.
+async fn bare_async(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+#[hotprof::profile]
+async fn marked_async(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+#[tracing::instrument(skip_all)]
+async fn traced_async(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+#[async_backtrace::framed]
+async fn framed_async(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+#[tracing::instrument(skip_all)]
+#[inline(never)]
+fn traced(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+fn whole_async_calls(c: &mut Criterion) {
+    let mut g = c.benchmark_group("async fn, whole call (block_on)");
+    g.bench_function("bare", |b| b.iter(|| drive(bare_async(black_box(3)))));
+    hotprof::disable();
+    g.bench_function("hotprof, capture off", |b| b.iter(|| drive(marked_async(black_box(3)))));
+    hotprof::enable();
+    g.bench_function("hotprof, capture on", |b| b.iter(|| drive(marked_async(black_box(3)))));
+    g.bench_function("tracing, no subscriber", |b| b.iter(|| drive(traced_async(black_box(3)))));
+    g.bench_function("async-backtrace", |b| b.iter(|| drive(framed_async(black_box(3)))));
+    g.finish();
+    let mut g = c.benchmark_group("sync call, tracing");
+    g.bench_function("tracing, no subscriber", |b| b.iter(|| traced(black_box(3))));
+    g.finish();
+}
+
 fn setup(c: &mut Criterion) {
     // Initialises hotprof (switch on by default) without writing anything.
     let _ = hotprof::is_enabled();
     let _ = hotprof::scope_profile();
     sync_calls(c);
     async_polls(c);
+    whole_async_calls(c);
 }
 
 criterion_group!(benches, setup);

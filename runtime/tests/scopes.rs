@@ -124,6 +124,38 @@ fn parked_tasks_show_in_dumps_grouped_and_one_by_one() {
     assert!(!logical_section(&text).contains("tests::handler"), "{text}");
 }
 
+/// Polls `f` once with a waker that does nothing.
+fn poll_once<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+#[test]
+fn a_panic_inside_an_instrumented_future_leaves_the_thread_and_the_pool_clean() {
+    let _s = serial();
+    setup();
+    // Each in turn, on one thread: a quick call (its record stays as the
+    // thread's spare), a call that panics in its poll, then a call that parks.
+    let quick = instrument(&OUTER, async { 1 });
+    assert_eq!(poll_once(std::pin::pin!(quick)), std::task::Poll::Ready(1));
+    let panicked = std::panic::catch_unwind(|| {
+        let mut f = std::pin::pin!(instrument(&PANICKY, async {
+            instrument(&INNER, async { panic!("on purpose") }).await
+        }));
+        let _ = poll_once(f.as_mut());
+    });
+    assert!(panicked.is_err());
+    let mut parked = Box::pin(instrument(&HANDLER, std::future::pending::<()>()));
+    assert!(poll_once(parked.as_mut()).is_pending());
+    let text = dump_text();
+    let section = logical_section(&text);
+    // A root of its own (not inside the task that panicked), and nothing
+    // left of the panicked one.
+    assert!(section.contains("1 tasks @\n#\ttests::handler (longest"), "{section}");
+    assert!(!section.contains("tests::panicky") && !section.contains("tests::inner"), "{section}");
+    drop(parked);
+    assert!(!logical_section(&dump_text()).contains("tests::handler"));
+}
+
 #[test]
 fn one_hundred_thousand_parked_tasks_appear_in_a_dump() {
     let _s = serial();

@@ -88,6 +88,7 @@ pub(crate) fn snapshot() -> Snapshot {
 impl Snapshot {
     /// What happened between `earlier` and this snapshot (`seconds=N`):
     /// every value is this one's minus the earlier one's, as Go's deltas.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn since(mut self, earlier: &Snapshot) -> Snapshot {
         for (key, before) in &earlier.records {
             let now = self.records.entry(key.clone()).or_default();

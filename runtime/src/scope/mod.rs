@@ -207,9 +207,10 @@ impl<F: Future> Future for Instrumented<F> {
         if let Some(t) = threads::local() {
             rec.last_tid.store(t.tid.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        let previous = tasks::set_current(Some(rec));
+        // Restored on drop, so a panic in the poll leaves the thread outside the task.
+        let current = tasks::CurrentTask::enter(rec);
         let result = future.poll(cx);
-        tasks::set_current(previous);
+        drop(current);
         if result.is_ready() {
             finish(link, true);
         }

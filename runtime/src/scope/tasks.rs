@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::frames::FrameStack;
+use super::threads;
 
 /// Deepest logical stack recorded per task.
 pub(crate) const TASK_DEPTH: usize = 12;
@@ -48,7 +49,6 @@ static CHUNKS: [OnceLock<Box<[TaskRecord]>>; MAX_CHUNKS] = [const { OnceLock::ne
 /// Free list head: (tag << 32) | (index + 1); 0 means empty.
 static FREE: AtomicU64 = AtomicU64::new(0);
 static GROW: Mutex<usize> = Mutex::new(0);
-static SERIAL: AtomicU64 = AtomicU64::new(0);
 /// Root tasks that found the pool full.
 pub(crate) static UNTRACKED: AtomicU64 = AtomicU64::new(0);
 
@@ -101,15 +101,26 @@ fn grow() -> bool {
     true
 }
 
-/// Takes a record for a new task.
+/// Takes a record for a new root task: the polling thread's spare if it
+/// keeps one, else one from the pool.
 pub(crate) fn acquire() -> Option<(u32, &'static TaskRecord)> {
+    let thread = threads::local();
+    let index = match thread.and_then(|t| t.take_spare()) {
+        Some(index) => index,
+        None => pop_or_grow()?,
+    };
+    let rec = record(index)?;
+    let serial = thread.map_or_else(threads::global_serial, |t| t.next_serial());
+    rec.serial.store(serial, Ordering::Relaxed);
+    rec.stack.depth.store(0, Ordering::Relaxed);
+    rec.in_use.store(true, Ordering::Release);
+    Some((index, rec))
+}
+
+fn pop_or_grow() -> Option<u32> {
     loop {
         if let Some(index) = pop_free() {
-            let rec = record(index)?;
-            rec.serial.store(SERIAL.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
-            rec.stack.depth.store(0, Ordering::Relaxed);
-            rec.in_use.store(true, Ordering::Release);
-            return Some((index, rec));
+            return Some(index);
         }
         if !grow() {
             UNTRACKED.fetch_add(1, Ordering::Relaxed);
@@ -118,13 +129,20 @@ pub(crate) fn acquire() -> Option<(u32, &'static TaskRecord)> {
     }
 }
 
-/// Returns a record to the pool.
+/// Gives a record back: it becomes the polling thread's spare if that
+/// thread keeps none, else it returns to the pool.
 pub(crate) fn release(index: u32) {
-    if let Some(rec) = record(index) {
-        rec.in_use.store(false, Ordering::Release);
-        rec.stack.depth.store(0, Ordering::Release);
+    let Some(rec) = record(index) else { return };
+    rec.in_use.store(false, Ordering::Release);
+    rec.stack.depth.store(0, Ordering::Release);
+    if !threads::local().is_some_and(|t| t.keep_spare(index)) {
         push_free(index);
     }
+}
+
+/// Returns a thread's spare record to the pool (the thread is exiting).
+pub(crate) fn return_to_pool(index: u32) {
+    push_free(index);
 }
 
 /// Every record in use, for readers.
@@ -143,10 +161,22 @@ pub(crate) fn current() -> Option<&'static TaskRecord> {
     CURRENT.with(Cell::get)
 }
 
-/// Makes `rec` the current task until the returned value is given to `restore`.
-#[inline]
-pub(crate) fn set_current(rec: Option<&'static TaskRecord>) -> Option<&'static TaskRecord> {
-    CURRENT.with(|c| c.replace(rec))
+/// `rec` is the current task until this is dropped (also when the poll
+/// panics), then the one before it again.
+pub(crate) struct CurrentTask(Option<&'static TaskRecord>);
+
+impl CurrentTask {
+    #[inline]
+    pub(crate) fn enter(rec: &'static TaskRecord) -> CurrentTask {
+        CurrentTask(CURRENT.with(|c| c.replace(Some(rec))))
+    }
+}
+
+impl Drop for CurrentTask {
+    #[inline]
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
 }
 
 #[cfg(test)]

@@ -70,6 +70,14 @@ pub(crate) struct ThreadFrames {
     pub tid: AtomicI32,
     pub stack: FrameStack<MAX_DEPTH>,
     pub calls: CallCounts,
+    /// A task record this thread keeps for its next root future (index + 1;
+    /// 0 for none), so a future that completes in the poll that started it
+    /// never touches the shared pool. Owner-thread only.
+    spare: AtomicU32,
+    /// Task serial numbers this thread hands out: the next, and the end of
+    /// the block it took from the global counter. Owner-thread only.
+    next_serial: AtomicU64,
+    serial_end: AtomicU64,
 }
 
 static REGISTRY: Mutex<Vec<&'static ThreadFrames>> = Mutex::new(Vec::new());
@@ -79,10 +87,56 @@ pub(crate) fn all() -> Vec<&'static ThreadFrames> {
     REGISTRY.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
+/// Task serial numbers a thread takes from the global counter at a time.
+const SERIAL_BLOCK: u64 = 1024;
+static SERIALS: AtomicU64 = AtomicU64::new(1);
+
 impl ThreadFrames {
     pub(crate) fn is_live(&self) -> bool {
         self.live.load(Ordering::Acquire)
     }
+
+    /// The thread's spare task record, if it keeps one (taken from it).
+    #[inline]
+    pub(crate) fn take_spare(&self) -> Option<u32> {
+        // Load and store, not swap: only the owner thread writes it, and a
+        // locked swap would cost more than the pool it saves.
+        let i = self.spare.load(Ordering::Relaxed);
+        if i == 0 {
+            return None;
+        }
+        self.spare.store(0, Ordering::Relaxed);
+        Some(i - 1)
+    }
+
+    /// Keeps `index` as the thread's spare task record; false when it has one.
+    #[inline]
+    pub(crate) fn keep_spare(&self, index: u32) -> bool {
+        if self.spare.load(Ordering::Relaxed) != 0 {
+            return false;
+        }
+        self.spare.store(index + 1, Ordering::Relaxed);
+        true
+    }
+
+    /// A task serial number no other task has had.
+    #[inline]
+    pub(crate) fn next_serial(&self) -> u64 {
+        let next = self.next_serial.load(Ordering::Relaxed);
+        if next < self.serial_end.load(Ordering::Relaxed) {
+            self.next_serial.store(next + 1, Ordering::Relaxed);
+            return next;
+        }
+        let start = SERIALS.fetch_add(SERIAL_BLOCK, Ordering::Relaxed);
+        self.next_serial.store(start + 1, Ordering::Relaxed);
+        self.serial_end.store(start + SERIAL_BLOCK, Ordering::Relaxed);
+        start
+    }
+}
+
+/// A serial number for a task polled outside any registered thread.
+pub(crate) fn global_serial() -> u64 {
+    SERIALS.fetch_add(1, Ordering::Relaxed)
 }
 
 fn acquire() -> &'static ThreadFrames {
@@ -98,6 +152,9 @@ fn acquire() -> &'static ThreadFrames {
                 tid: AtomicI32::new(0),
                 stack: FrameStack::new(),
                 calls: CallCounts::new(),
+                spare: AtomicU32::new(0),
+                next_serial: AtomicU64::new(0),
+                serial_end: AtomicU64::new(0),
             }));
             reg.push(t);
             t
@@ -115,6 +172,9 @@ impl Drop for Owner {
     fn drop(&mut self) {
         if let Some(t) = LOCAL.with(Cell::take) {
             t.stack.depth.store(0, Ordering::Release);
+            if let Some(spare) = t.take_spare() {
+                super::tasks::return_to_pool(spare);
+            }
             t.live.store(false, Ordering::Release);
         }
     }
