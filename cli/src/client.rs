@@ -116,8 +116,12 @@ fn refusal(code: ErrorCode, message: String) -> Failure {
         ErrorCode::Refused => {
             // `<milliseconds> <reason>`
             let (ms, why) = message.split_once(' ').unwrap_or(("", &message));
+            // The service's reason already says when to try again; older
+            // ones may not, so the hint is added only where it is missing.
             let retry = ms
                 .parse::<u64>()
+                .ok()
+                .filter(|_| !why.contains("try again"))
                 .map(|ms| format!("; retry in {:.1} s", ms as f64 / 1000.0))
                 .unwrap_or_default();
             Failure::Refused(format!("{why}{retry}"))

@@ -154,6 +154,16 @@ fn each_failure_has_its_message_and_exit_code() {
         .expect("setpriv (util-linux)");
     assert_eq!(other.status.code(), Some(5), "{}", text(&other));
     assert!(text(&other).contains("permission denied"), "{}", text(&other));
+
+    // The guard's refusal says once when to try again.
+    let limited = Service::start(&fresh_dir("cli-refused"), &[], &[("HOTPROF_RATE_BURST", "1")]);
+    let pid = limited.pid.to_string();
+    assert!(hotprof(&["dump", &pid]).status.success());
+    let refused = hotprof(&["dump", &pid]);
+    assert_eq!(refused.status.code(), Some(7), "{}", text(&refused));
+    let message = text(&refused);
+    assert!(message.starts_with("hotprof: refused by the rate limit; try again in "), "{message}");
+    assert_eq!(message.matches("again in").count() + message.matches("retry in").count(), 1, "{message}");
 }
 
 #[test]

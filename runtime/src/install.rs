@@ -186,9 +186,7 @@ impl MainArgs {
                 notice(&ready_line(capture, &signals, guard.attach.as_ref()));
                 guard.signals = Some(signals);
             }
-            Err(e) => error(&format!(
-                "cannot start the signal thread: {e}; SIGUSR1 dumps and SIGUSR2 CPU profiles are off"
-            )),
+            Err(e) => error(&format!("cannot start the signal thread: {e}; SIGUSR1 and SIGUSR2 do nothing")),
         }
         guard
     }

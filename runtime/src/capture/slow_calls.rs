@@ -27,9 +27,9 @@ impl Capture {
             let text = self.slow_call_text(&event);
             match self.output.write("slowcall", "txt", text.as_bytes()) {
                 Ok(path) => notice(&format!(
-                    "slow call {} ({:.3}s, threshold {:?}) written to {}",
+                    "slow call {} ({}, threshold {:?}) written to {}",
                     event.scope,
-                    event.elapsed.as_secs_f64(),
+                    short(event.elapsed),
                     event.threshold,
                     path.display()
                 )),
@@ -63,5 +63,27 @@ impl Capture {
         }
         text.push_str("\n-- end of hotprof slow call --\n");
         text
+    }
+}
+
+/// A call's length for a notice: microseconds under a millisecond,
+/// milliseconds under a second, else seconds.
+fn short(d: std::time::Duration) -> String {
+    match d.as_secs_f64() {
+        s if s < 1e-3 => format!("{}µs", d.as_micros()),
+        s if s < 1.0 => format!("{:.1}ms", s * 1e3),
+        s => format!("{s:.3}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn lengths_keep_their_precision() {
+        assert_eq!(super::short(Duration::from_micros(201)), "201µs");
+        assert_eq!(super::short(Duration::from_micros(106_400)), "106.4ms");
+        assert_eq!(super::short(Duration::from_millis(2500)), "2.500s");
     }
 }
