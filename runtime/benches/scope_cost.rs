@@ -136,6 +136,38 @@ fn whole_async_calls(c: &mut Criterion) {
     g.finish();
 }
 
+/// Entering and exiting one span (and a span created per call), under a
+/// `tracing_subscriber` registry alone and with hotprof's layer on it.
+/// `cargo bench -p hotprof --features tracing --bench scope_cost -- tracing`
+#[cfg(feature = "tracing")]
+fn tracing_layer(c: &mut Criterion) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let mut g = c.benchmark_group("tracing span");
+    let mut run = |name: &str, subscriber: tracing::Dispatch| {
+        tracing::dispatcher::with_default(&subscriber, || {
+            let span = tracing::info_span!("bench_span", id = 7);
+            g.bench_function(format!("enter+exit, {name}"), |b| {
+                b.iter(|| {
+                    let _in = span.enter();
+                    black_box(3)
+                })
+            });
+            g.bench_function(format!("new+enter+exit+close, {name}"), |b| {
+                b.iter(|| tracing::info_span!("bench_call", id = black_box(7)).in_scope(|| black_box(3)))
+            });
+        });
+    };
+    run("registry", tracing::Dispatch::new(tracing_subscriber::registry()));
+    run(
+        "registry + hotprof layer",
+        tracing::Dispatch::new(tracing_subscriber::registry().with(hotprof::tracing::layer())),
+    );
+    g.finish();
+}
+
+#[cfg(not(feature = "tracing"))]
+fn tracing_layer(_: &mut Criterion) {}
+
 fn setup(c: &mut Criterion) {
     // Initialises hotprof (switch on by default) without writing anything.
     let _ = hotprof::is_enabled();
@@ -143,6 +175,7 @@ fn setup(c: &mut Criterion) {
     sync_calls(c);
     async_polls(c);
     whole_async_calls(c);
+    tracing_layer(c);
 }
 
 criterion_group!(benches, setup);

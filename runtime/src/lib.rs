@@ -32,6 +32,8 @@ mod stacks;
 mod switch;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 
 #[doc(inline)]
 pub use hotprof_macros::{main, profile};

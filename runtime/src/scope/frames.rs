@@ -13,6 +13,8 @@ pub(crate) struct Frame {
     pub start_ns: AtomicU64,
     /// A slow-call event was already reported for this call.
     pub flagged: AtomicBool,
+    /// The `tracing` span this frame stands for (its id), or 0.
+    pub span: AtomicU64,
 }
 
 impl Frame {
@@ -21,12 +23,14 @@ impl Frame {
             node: AtomicU32::new(nodes::ROOT),
             start_ns: AtomicU64::new(0),
             flagged: AtomicBool::new(false),
+            span: AtomicU64::new(0),
         }
     }
 
     pub(crate) fn set(&self, node: u32, start_ns: u64) {
         self.start_ns.store(start_ns, Ordering::Relaxed);
         self.flagged.store(false, Ordering::Relaxed);
+        self.span.store(0, Ordering::Relaxed);
         self.node.store(node, Ordering::Relaxed);
     }
 }
@@ -36,6 +40,8 @@ impl Frame {
 pub(crate) struct FrameView {
     pub node: u32,
     pub start_ns: u64,
+    /// The `tracing` span it stands for, or 0.
+    pub span: u64,
     /// The frame itself, to flag it as reported.
     pub frame: &'static Frame,
 }
@@ -69,6 +75,7 @@ impl<const N: usize> FrameStack<N> {
             .map(|f| FrameView {
                 node: f.node.load(Ordering::Relaxed),
                 start_ns: f.start_ns.load(Ordering::Relaxed),
+                span: f.span.load(Ordering::Relaxed),
                 frame: f,
             })
             .filter(|f| f.node != nodes::ROOT)

@@ -11,6 +11,8 @@ mod nodes;
 pub(crate) mod profile;
 pub(crate) mod report;
 mod slow;
+#[cfg(feature = "tracing")]
+pub(crate) mod spans;
 mod tasks;
 mod threads;
 pub(crate) mod ticker;
@@ -126,6 +128,36 @@ fn enter_on(scope: &'static Scope) -> ScopeGuard {
     frame.set(nodes::child(parent, scope), scope.start_ns());
     t.stack.depth.store(depth + 1, Ordering::Release);
     ScopeGuard { entered: Some((t, depth)) }
+}
+
+/// A `tracing` span was entered on this thread (feature `tracing`): its
+/// callsite's scope becomes a frame, as a marked call's does, remembering
+/// the span for its fields.
+#[cfg(feature = "tracing")]
+pub(crate) fn enter_span(id: u64) {
+    if !switch::is_enabled() {
+        return;
+    }
+    let Some(scope) = spans::scope_of(id) else { return };
+    let guard = enter_on(scope);
+    if let Some((t, depth)) = guard.entered {
+        if let Some(frame) = t.stack.frames.get(depth as usize) {
+            frame.span.store(id, Ordering::Relaxed);
+        }
+    }
+    // The frame stays until the span is exited (`exit_span`).
+    std::mem::forget(guard);
+}
+
+/// A `tracing` span was exited on this thread: its frame goes, if it is
+/// the innermost (spans are exited in the order they were entered).
+#[cfg(feature = "tracing")]
+pub(crate) fn exit_span(id: u64) {
+    let Some(t) = threads::peek() else { return };
+    let Some(depth) = t.stack.depth.load(Ordering::Relaxed).checked_sub(1) else { return };
+    if t.stack.frames.get(depth as usize).is_some_and(|f| f.span.load(Ordering::Relaxed) == id) {
+        leave(t, depth);
+    }
 }
 
 impl Drop for ScopeGuard {

@@ -63,7 +63,7 @@ impl Snapshot {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "logical stacks: {n_threads} threads and {n_tasks} tasks in #[hotprof::profile] calls"
+            "logical stacks: {n_threads} threads and {n_tasks} tasks in #[hotprof::profile] calls and tracing spans"
         );
         if self.stacks.is_empty() {
             return out;
@@ -120,7 +120,7 @@ impl Snapshot {
                 }
             }
             for f in frames.iter().rev() {
-                let _ = writeln!(out, "{}, elapsed {:.3}s", scope_label(f.node), self.elapsed(f));
+                let _ = writeln!(out, "{}, elapsed {:.3}s", frame_label(f), self.elapsed(f));
                 if let Some(scope) = nodes::scope(f.node) {
                     let (file, line) = scope.location();
                     let _ = writeln!(out, "\t{file}:{line}");
@@ -132,6 +132,16 @@ impl Snapshot {
                 writeln!(out, "\n...{skipped} more tasks not listed (the grouped section counts them)...");
         }
     }
+}
+
+/// A frame's scope, with the fields of the `tracing` span it stands for:
+/// `heron_request{id=7 client="osprey"}`.
+fn frame_label(f: &FrameView) -> String {
+    #[cfg(feature = "tracing")]
+    if let Some(fields) = (f.span != 0).then(|| super::spans::fields(f.span)).flatten() {
+        return format!("{}{{{fields}}}", scope_label(f.node));
+    }
+    scope_label(f.node).to_string()
 }
 
 fn scope_label(node: u32) -> &'static str {

@@ -1,0 +1,66 @@
+//! `hotprof::tracing::layer()` in a real service instrumented with
+//! `tracing` only (`traced-service`): entered spans are logical frames in
+//! SIGUSR1 dumps, with their fields, and the `scope` label of CPU samples.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn files(svc: &Service, suffix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> =
+        std::fs::read_dir(&svc.dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    found.retain(|p| p.to_string_lossy().ends_with(suffix));
+    found
+}
+
+#[test]
+fn entered_spans_are_logical_frames_in_dumps_and_scope_labels_in_cpu_profiles() {
+    let dir = fresh_dir("tracing-layer");
+    let svc =
+        Service::start_bin(env!("CARGO_BIN_EXE_traced-service"), &dir, &[], &[("HOTPROF_CPU_SECONDS", "2s")]);
+    svc.kill("USR1");
+    let dumps = svc.wait_dumps(1, WAIT);
+    let text = std::fs::read_to_string(&dumps[0]).unwrap();
+    let logical = &text[text.find("logical stacks:").expect(&text)..];
+    // Innermost first, with the span's recorded fields and its callsite.
+    let worker = &logical[logical.find("\"traced-worker\":").expect(logical)..];
+    let nest = worker.find("lookup_nest{table=\"eggs\"}, elapsed").expect(worker);
+    let request = worker.find("heron_request{id=7 client=\"osprey\"}, elapsed").expect(worker);
+    assert!(nest < request, "{worker}");
+    assert!(worker.contains("examples/src/bin/traced-service.rs:"), "{worker}");
+    // Grouped by span names, like marked calls.
+    assert!(logical.contains("1 threads @\n#\tlookup_nest (longest"), "{logical}");
+
+    svc.kill("USR2");
+    assert!(wait_until(WAIT, || !files(&svc, "-cpu.pb.gz").is_empty()), "{}", svc.stderr());
+    let profile = files(&svc, "-cpu.pb.gz").remove(0);
+    let tags = Command::new("go").args(["tool", "pprof", "-tags"]).arg(&profile).output().unwrap();
+    let tags = String::from_utf8_lossy(&tags.stdout);
+    let scope = &tags[tags.find(" scope:").expect(&tags)..];
+    assert!(scope.lines().nth(1).is_some_and(|l| l.ends_with(": hot_span")), "the spinner's span: {tags}");
+}
+
+#[test]
+fn spans_entered_while_capture_is_off_are_never_frames() {
+    let dir = fresh_dir("tracing-off");
+    let svc = Service::start_bin(env!("CARGO_BIN_EXE_traced-service"), &dir, &[], &[("HOTPROF", "off")]);
+    // Turn capture on through the attach socket, after the spans were entered.
+    let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap();
+    let mut socket = UnixStream::connect(format!("/tmp/hotprof-{uid}/{}.sock", svc.pid)).unwrap();
+    socket.write_all(b"HOTPROF/1 enable\n").unwrap();
+    let mut answer = String::new();
+    let _ = socket.read_to_string(&mut answer);
+    assert!(answer.contains("capture: on"), "{answer}");
+    svc.kill("USR1");
+    let dumps = svc.wait_dumps(1, WAIT);
+    let text = std::fs::read_to_string(&dumps[0]).unwrap();
+    assert!(text.contains("logical stacks: 0 threads and 0 tasks"), "{text}");
+}

@@ -1,0 +1,78 @@
+//! `tracing` spans as logical frames (feature `tracing`).
+//!
+//! ```no_run
+//! use tracing_subscriber::layer::SubscriberExt as _;
+//! use tracing_subscriber::util::SubscriberInitExt as _;
+//!
+//! tracing_subscriber::registry().with(hotprof::tracing::layer()).init();
+//! ```
+//!
+//! Every span entered on a thread becomes a frame of that thread's logical
+//! stack, exactly as a `#[hotprof::profile]` call does: thread dumps list
+//! it with its recorded fields (`heron_request{id=7 client="osprey"}`), and
+//! CPU and wall-clock samples taken inside it carry its name as the `scope`
+//! label. Entering and exiting a span costs the layer no allocation and no
+//! lock: spans and callsites are found in fixed lock-free tables; fields are
+//! formatted when a span is created or records.
+
+use std::fmt::Write as _;
+
+use ::tracing::field::{Field, Visit};
+use ::tracing::{Id, Subscriber, span};
+use tracing_subscriber::layer::{Context, Layer};
+
+use crate::scope::{self, Scope, spans};
+
+/// The layer; see the [module docs](self).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HotprofLayer {
+    _private: (),
+}
+
+/// A `tracing_subscriber` layer that makes entered spans logical frames.
+pub fn layer() -> HotprofLayer {
+    HotprofLayer::default()
+}
+
+impl<S: Subscriber> Layer<S> for HotprofLayer {
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
+        let meta = attrs.metadata();
+        let key = std::ptr::from_ref(meta) as usize as u64;
+        let make = || Scope::new(meta.name(), meta.file().unwrap_or("?"), meta.line().unwrap_or(0), 0);
+        let Some(callsite) = spans::callsite(key, make) else { return };
+        let mut fields = FieldText::default();
+        attrs.record(&mut fields);
+        spans::open(id.into_u64(), callsite, fields.0);
+    }
+
+    fn on_record(&self, id: &Id, values: &span::Record<'_>, _ctx: Context<'_, S>) {
+        let mut fields = FieldText::default();
+        values.record(&mut fields);
+        spans::record(id.into_u64(), &fields.0);
+    }
+
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        scope::enter_span(id.into_u64());
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        scope::exit_span(id.into_u64());
+    }
+
+    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
+        spans::close(id.into_u64());
+    }
+}
+
+/// Fields as `name=value` pairs, strings quoted (`id=7 client="osprey"`).
+#[derive(Default)]
+struct FieldText(String);
+
+impl Visit for FieldText {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        let _ = write!(self.0, "{}={value:?}", field.name());
+    }
+}
