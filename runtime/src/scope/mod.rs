@@ -149,14 +149,24 @@ pub(crate) fn enter_span(id: u64) {
     std::mem::forget(guard);
 }
 
-/// A `tracing` span was exited on this thread: its frame goes, if it is
-/// the innermost (spans are exited in the order they were entered).
+/// A `tracing` span was exited on this thread: its frame goes. Spans are
+/// exited in the order they were entered, so it is the innermost; should a
+/// guard have been dropped out of order, the span's frame deeper down is
+/// blanked instead (never shown again, popped with the frames above it).
 #[cfg(feature = "tracing")]
 pub(crate) fn exit_span(id: u64) {
     let Some(t) = threads::peek() else { return };
-    let Some(depth) = t.stack.depth.load(Ordering::Relaxed).checked_sub(1) else { return };
-    if t.stack.frames.get(depth as usize).is_some_and(|f| f.span.load(Ordering::Relaxed) == id) {
-        leave(t, depth);
+    let depth = t.stack.depth.load(Ordering::Relaxed) as usize;
+    let mine = |f: &frames::Frame| f.span.load(Ordering::Relaxed) == id;
+    match t.stack.frames.get(..depth.min(threads::MAX_DEPTH)).and_then(|f| f.iter().rposition(mine)) {
+        Some(top) if top + 1 == depth => leave(t, top as u32),
+        Some(deeper) => {
+            if let Some(f) = t.stack.frames.get(deeper) {
+                f.span.store(0, Ordering::Relaxed);
+                f.node.store(nodes::ROOT, Ordering::Relaxed);
+            }
+        }
+        None => {}
     }
 }
 
@@ -172,7 +182,19 @@ impl Drop for ScopeGuard {
 /// The end of an entered call; out of line for the same reason as [`enter_on`].
 #[inline(never)]
 fn leave(t: &'static threads::ThreadFrames, depth: u32) {
-    t.stack.depth.store(depth, Ordering::Release);
+    // A frame blanked below this one (a span exited out of order) goes too.
+    let blank = |d: u32| {
+        d > 0
+            && t.stack
+                .frames
+                .get(d as usize - 1)
+                .is_some_and(|f| f.node.load(Ordering::Relaxed) == nodes::ROOT)
+    };
+    let mut top = depth;
+    while blank(top) {
+        top -= 1;
+    }
+    t.stack.depth.store(top, Ordering::Release);
     let Some(frame) = t.stack.frames.get(depth as usize) else { return };
     let node = frame.node.load(Ordering::Relaxed);
     t.calls.add(node);

@@ -161,4 +161,32 @@ mod tests {
         close(77);
         assert!(scope_of(77).is_none() && fields(77).is_none());
     }
+
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn a_span_exited_out_of_order_leaves_no_frame_behind() {
+        crate::switch::set(true);
+        let n = callsite(0xfeed_f00d, || Scope::new("out_of_order", "x.rs", 9, 0)).unwrap();
+        open(91, n, String::new());
+        static MARKED: Scope = Scope::new("marked", "x.rs", 10, 0);
+        let names = || {
+            let t = super::super::threads::peek().unwrap();
+            t.stack
+                .snapshot()
+                .iter()
+                .filter_map(|f| super::super::nodes::scope(f.node).map(Scope::name))
+                .collect::<Vec<_>>()
+        };
+        super::super::enter_span(91);
+        let marked = super::super::enter(&MARKED);
+        assert_eq!(names(), ["out_of_order", "marked"]);
+        super::super::exit_span(91); // before the marked call ends
+        assert_eq!(names(), ["marked"]);
+        drop(marked);
+        assert!(names().is_empty());
+        let depth =
+            super::super::threads::peek().unwrap().stack.depth.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(depth, 0, "the blanked frame went with the one above it");
+        close(91);
+    }
 }
