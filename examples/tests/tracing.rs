@@ -49,6 +49,30 @@ fn entered_spans_are_logical_frames_in_dumps_and_scope_labels_in_cpu_profiles() 
 }
 
 #[test]
+fn tasks_parked_inside_instrumented_async_fns_are_grouped_with_their_fields() {
+    let dir = fresh_dir("tracing-tasks");
+    let svc = Service::start_bin(env!("CARGO_BIN_EXE_traced-service"), &dir, &["--tasks", "50"], &[]);
+    svc.kill("USR1");
+    let dumps = svc.wait_dumps(1, WAIT);
+    let text = std::fs::read_to_string(&dumps[0]).unwrap();
+    let logical = &text[text.find("logical stacks:").expect(&text)..];
+    assert!(logical.contains("and 50 tasks in"), "{logical}");
+    let group = "50 tasks @\n#\twait_for_data (longest ";
+    let at = logical.find(group).unwrap_or_else(|| panic!("{logical}"));
+    assert!(
+        logical[at..].lines().nth(2).is_some_and(|l| l.starts_with("#\tparked_handler (longest ")),
+        "{logical}"
+    );
+    // One by one: innermost first, the handler with its own id.
+    for id in [0, 17, 49] {
+        let field = format!("parked_handler{{id={id}}}, elapsed");
+        assert_eq!(logical.matches(&field).count(), 1, "{field} in {logical}");
+    }
+    let task = &logical[logical.find("\ntask ").expect(logical)..];
+    assert!(task.find("wait_for_data, elapsed") < task.find("parked_handler{id="), "{task}");
+}
+
+#[test]
 fn spans_entered_while_capture_is_off_are_never_frames() {
     let dir = fresh_dir("tracing-off");
     let svc = Service::start_bin(env!("CARGO_BIN_EXE_traced-service"), &dir, &[], &[("HOTPROF", "off")]);

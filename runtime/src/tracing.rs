@@ -11,7 +11,9 @@
 //! stack, exactly as a `#[hotprof::profile]` call does: thread dumps list
 //! it with its recorded fields (`heron_request{id=7 client="osprey"}`), and
 //! CPU and wall-clock samples taken inside it carry its name as the `scope`
-//! label. Entering and exiting a span costs the layer no allocation and no
+//! label. A span entered before and not now (an async task parked inside
+//! `Instrument` or an `#[instrument]` `async fn`) is listed as a parked
+//! task, with its parent spans. Entering and exiting a span costs the layer no allocation and no
 //! lock: spans and callsites are found in fixed lock-free tables; fields are
 //! formatted when a span is created or records.
 
@@ -20,6 +22,7 @@ use std::fmt::Write as _;
 use ::tracing::field::{Field, Visit};
 use ::tracing::{Id, Subscriber, span};
 use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::scope::{self, Scope, spans};
 
@@ -34,15 +37,16 @@ pub fn layer() -> HotprofLayer {
     HotprofLayer::default()
 }
 
-impl<S: Subscriber> Layer<S> for HotprofLayer {
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for HotprofLayer {
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
         let key = std::ptr::from_ref(meta) as usize as u64;
         let make = || Scope::new(meta.name(), meta.file().unwrap_or("?"), meta.line().unwrap_or(0), 0);
         let Some(callsite) = spans::callsite(key, make) else { return };
         let mut fields = FieldText::default();
         attrs.record(&mut fields);
-        spans::open(id.into_u64(), callsite, fields.0);
+        let parent = ctx.span(id).and_then(|s| s.parent()).map_or(0, |p| p.id().into_u64());
+        spans::open(id.into_u64(), callsite, parent, fields.0);
     }
 
     fn on_record(&self, id: &Id, values: &span::Record<'_>, _ctx: Context<'_, S>) {

@@ -2,13 +2,16 @@
 //! `hotprof::tracing::layer()` makes its entered spans logical frames.
 //! Thread `traced-worker` sleeps inside `heron_request{id=7
 //! client="osprey"}` and, inside it, `lookup_nest{table="eggs"}`; thread
-//! `traced-spinner` burns CPU inside `hot_span`. Prints
-//! `traced-service: ready pid=PID` once both are inside their spans.
+//! `traced-spinner` burns CPU inside `hot_span`. `--tasks N` (0) also
+//! parks N tokio tasks in `parked_handler{id=I}` awaiting `wait_for_data`,
+//! both `#[tracing::instrument]` async fns. Prints
+//! `traced-service: ready pid=PID` once all are inside their spans.
 
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use hotprof_examples::spawn_named;
+use hotprof_examples::{arg, spawn_named};
+use tokio::sync::watch;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -32,6 +35,16 @@ fn main() {
         }
     });
     inside.wait();
+    let tasks: u32 = arg("--tasks", 0);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    let runtime = runtime.unwrap_or_else(|e| panic!("cannot start tokio: {e}"));
+    let (_release, parked) = watch::channel(false);
+    for id in 0..tasks {
+        runtime.spawn(parked_handler(id, parked.clone()));
+    }
+    if tasks > 0 {
+        std::thread::sleep(Duration::from_millis(300)); // every task polled once, now parked
+    }
     println!("traced-service: ready pid={}", std::process::id());
     loop {
         std::thread::sleep(Duration::from_secs(1));
@@ -44,5 +57,20 @@ fn lookup(inside: &Barrier) {
     inside.wait();
     loop {
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A request parked at an `.await` inside two instrumented async fns.
+#[tracing::instrument(skip(release))]
+async fn parked_handler(id: u32, release: watch::Receiver<bool>) {
+    wait_for_data(release).await;
+}
+
+#[tracing::instrument(skip_all)]
+async fn wait_for_data(mut release: watch::Receiver<bool>) {
+    while !*release.borrow() {
+        if release.changed().await.is_err() {
+            return;
+        }
     }
 }

@@ -138,7 +138,7 @@ pub(crate) fn enter_span(id: u64) {
     if !switch::is_enabled() {
         return;
     }
-    let Some(scope) = spans::scope_of(id) else { return };
+    let Some(scope) = spans::enter(id) else { return };
     let guard = enter_on(scope);
     if let Some((t, depth)) = guard.entered {
         if let Some(frame) = t.stack.frames.get(depth as usize) {
@@ -156,6 +156,7 @@ pub(crate) fn enter_span(id: u64) {
 #[cfg(feature = "tracing")]
 pub(crate) fn exit_span(id: u64) {
     let Some(t) = threads::peek() else { return };
+    spans::exit(id, t.tid.load(Ordering::Relaxed));
     let depth = t.stack.depth.load(Ordering::Relaxed) as usize;
     let mine = |f: &frames::Frame| f.span.load(Ordering::Relaxed) == id;
     match t.stack.frames.get(..depth.min(threads::MAX_DEPTH)).and_then(|f| f.iter().rposition(mine)) {

@@ -46,6 +46,8 @@ pub(crate) fn snapshot() -> Snapshot {
             stacks.push((holder, frames));
         }
     }
+    #[cfg(feature = "tracing")]
+    stacks.extend(parked_spans());
     stacks.sort_by(|a, b| a.0.cmp(&b.0));
     Snapshot { now_ns, stacks }
 }
@@ -132,6 +134,27 @@ impl Snapshot {
                 writeln!(out, "\n...{skipped} more tasks not listed (the grouped section counts them)...");
         }
     }
+}
+
+/// Async tasks parked inside `tracing` spans, as task stacks.
+#[cfg(feature = "tracing")]
+fn parked_spans() -> Vec<(Holder, Vec<FrameView>)> {
+    /// Parked span frames are no thread's or task's: nothing flags them.
+    static UNOWNED: super::frames::Frame = super::frames::Frame::new();
+    let mut out = Vec::new();
+    for p in super::spans::parked() {
+        let mut node = nodes::ROOT;
+        let frames = p
+            .chain
+            .iter()
+            .map(|&(scope, span, start_ns)| {
+                node = nodes::child(node, scope);
+                FrameView { node, start_ns, span, frame: &UNOWNED }
+            })
+            .collect();
+        out.push((Holder::Task { serial: p.id, last_tid: p.last_tid }, frames));
+    }
+    out
 }
 
 /// A frame's scope, with the fields of the `tracing` span it stands for:

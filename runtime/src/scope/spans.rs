@@ -1,52 +1,88 @@
 //! `tracing` spans as logical frames (feature `tracing`): one `Scope` per
-//! span callsite, the callsite of every live span found by span id without
-//! a lock on enter and exit, and each span's recorded fields for dumps.
+//! span callsite, every live span found by id without a lock on enter and
+//! exit, each span's recorded fields for dumps, and the spans of parked
+//! async tasks.
 //!
-//! Two fixed lock-free tables map keys to callsite numbers: callsites by
-//! their metadata's address (filled when tracing registers a callsite),
-//! live spans by id (filled when a span is created, emptied when it
-//! closes). A key that finds no room is simply not tracked. Fields are
+//! Callsites are kept in a fixed lock-free table keyed by their metadata's
+//! address (filled when a span is first created there). Live spans are kept
+//! in another, keyed by span id, from creation to close, with their parent,
+//! whether they are entered now, when they were first entered and the
+//! thread that last exited them. A span entered at least once and not
+//! entered now is idle: an async task parked at an `.await` inside it
+//! (`Instrument`, `#[instrument]` on an `async fn`). Dumps list each idle
+//! span that no other idle span has as parent, with its chain of parents,
+//! as a parked task. A key that finds no room is not tracked. Fields are
 //! text, written when a span is created or records, read only by dumps.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use super::Scope;
+use super::{Scope, clock};
 
 /// Distinct span callsites with a scope, at most.
 const CALLSITES: usize = 4096;
 static SCOPES: [OnceLock<&'static Scope>; CALLSITES] = [const { OnceLock::new() }; CALLSITES];
 static NEXT_SCOPE: AtomicU32 = AtomicU32::new(0);
 static BY_CALLSITE: Table<{ 1 << 13 }> = Table::new();
-static BY_SPAN: Table<{ 1 << 16 }> = Table::new();
+static LIVE: Table<{ 1 << 16 }> = Table::new();
+
+/// A span's state in `Table::state`.
+const NEVER_ENTERED: u32 = 0;
+const ENTERED: u32 = 1;
+const IDLE: u32 = 2;
 
 /// The scope of the callsite with metadata at `key`, made (and leaked,
 /// once per callsite) with `make` on first sight.
 pub(crate) fn callsite(key: u64, make: impl FnOnce() -> Scope) -> Option<u32> {
-    if let Some(n) = BY_CALLSITE.get(key) {
-        return Some(n);
+    if let Some(at) = BY_CALLSITE.find(key) {
+        return Some(BY_CALLSITE.value[at].load(Ordering::Relaxed));
     }
     let n = NEXT_SCOPE.fetch_add(1, Ordering::Relaxed);
     let slot = SCOPES.get(n as usize)?;
     let _ = slot.set(Box::leak(Box::new(make())));
-    BY_CALLSITE.insert(key, n);
+    BY_CALLSITE.insert(key, n, 0);
     Some(n)
 }
 
-/// Span `id` was created at callsite `n` with `fields` recorded.
-pub(crate) fn open(id: u64, n: u32, fields: String) {
-    BY_SPAN.insert(id, n);
+/// Span `id` was created at callsite `n`, under span `parent` (0: none),
+/// with `fields` recorded.
+pub(crate) fn open(id: u64, n: u32, parent: u64, fields: String) {
+    LIVE.insert(id, n, parent);
     if !fields.is_empty() {
         shard(id).lock().unwrap_or_else(|p| p.into_inner()).insert(id, fields);
     }
 }
 
-/// The scope of live span `id`, if it is tracked.
-#[inline]
-pub(crate) fn scope_of(id: u64) -> Option<&'static Scope> {
-    let n = BY_SPAN.get(id)?;
+fn scope(n: u32) -> Option<&'static Scope> {
     SCOPES.get(n as usize)?.get().copied()
+}
+
+/// Span `id` is entered: its scope, if it is tracked.
+#[inline]
+pub(crate) fn enter(id: u64) -> Option<&'static Scope> {
+    let at = LIVE.find(id)?;
+    if LIVE.state[at].load(Ordering::Relaxed) == NEVER_ENTERED {
+        LIVE.since[at].store(clock::coarse_ns(), Ordering::Relaxed);
+    }
+    LIVE.state[at].store(ENTERED, Ordering::Relaxed);
+    scope(LIVE.value[at].load(Ordering::Relaxed))
+}
+
+/// Span `id` was exited on thread `tid`: idle until entered again or closed.
+#[inline]
+pub(crate) fn exit(id: u64, tid: i32) {
+    if let Some(at) = LIVE.find(id) {
+        LIVE.tid[at].store(tid, Ordering::Relaxed);
+        LIVE.state[at].store(IDLE, Ordering::Release);
+    }
+}
+
+/// The scope of live span `id`, if it is tracked.
+#[cfg(test)]
+pub(crate) fn scope_of(id: u64) -> Option<&'static Scope> {
+    let at = LIVE.find(id)?;
+    scope(LIVE.value[at].load(Ordering::Relaxed))
 }
 
 /// Span `id` recorded more fields.
@@ -64,13 +100,61 @@ pub(crate) fn record(id: u64, more: &str) {
 
 /// Span `id` closed.
 pub(crate) fn close(id: u64) {
-    BY_SPAN.remove(id);
+    LIVE.remove(id);
     shard(id).lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
 }
 
 /// The recorded fields of span `id`, for dumps.
 pub(crate) fn fields(id: u64) -> Option<String> {
     shard(id).lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+}
+
+/// A parked task's spans, outermost first: (scope, span id, first entered).
+#[derive(Debug)]
+pub(crate) struct Parked {
+    pub id: u64,
+    pub last_tid: i32,
+    pub chain: Vec<(&'static Scope, u64, u64)>,
+}
+
+/// Every idle span no other idle span has as parent, with its parents.
+pub(crate) fn parked() -> Vec<Parked> {
+    struct Seen {
+        scope: &'static Scope,
+        parent: u64,
+        state: u32,
+        since: u64,
+        tid: i32,
+    }
+    let mut live: HashMap<u64, Seen> = HashMap::new();
+    for at in 0..LIVE.keys.len() {
+        let id = LIVE.keys[at].load(Ordering::Acquire);
+        if id == EMPTY || id >= CLAIMED {
+            continue;
+        }
+        let Some(scope) = scope(LIVE.value[at].load(Ordering::Relaxed)) else { continue };
+        let seen = Seen {
+            scope,
+            parent: LIVE.extra[at].load(Ordering::Relaxed),
+            state: LIVE.state[at].load(Ordering::Acquire),
+            since: LIVE.since[at].load(Ordering::Relaxed),
+            tid: LIVE.tid[at].load(Ordering::Relaxed),
+        };
+        live.insert(id, seen);
+    }
+    let covered: HashSet<u64> = live.values().filter(|s| s.state == IDLE).map(|s| s.parent).collect();
+    let mut out = Vec::new();
+    for (&id, s) in live.iter().filter(|(id, s)| s.state == IDLE && !covered.contains(id)) {
+        let mut chain = vec![(s.scope, id, s.since)];
+        let mut parent = s.parent;
+        while let Some(p) = live.get(&parent).filter(|_| chain.len() < 64) {
+            chain.push((p.scope, parent, p.since));
+            parent = p.parent;
+        }
+        chain.reverse();
+        out.push(Parked { id, last_tid: s.tid, chain });
+    }
+    out
 }
 
 const SHARDS: usize = 16;
@@ -81,10 +165,15 @@ fn shard(id: u64) -> &'static Mutex<HashMap<u64, String>> {
     &shards[(id as usize) % SHARDS]
 }
 
-/// A fixed open-addressing map from non-zero `u64` keys to `u32` values.
+/// A fixed open-addressing map from non-zero `u64` keys to a `u32` value,
+/// a `u64` extra, and (used for live spans) state, time and thread.
 struct Table<const N: usize> {
     keys: [AtomicU64; N],
-    values: [AtomicU32; N],
+    value: [AtomicU32; N],
+    extra: [AtomicU64; N],
+    state: [AtomicU32; N],
+    since: [AtomicU64; N],
+    tid: [AtomicI32; N],
 }
 
 const EMPTY: u64 = 0;
@@ -94,14 +183,21 @@ const MAX_PROBE: usize = 32;
 
 impl<const N: usize> Table<N> {
     const fn new() -> Self {
-        Table { keys: [const { AtomicU64::new(EMPTY) }; N], values: [const { AtomicU32::new(0) }; N] }
+        Table {
+            keys: [const { AtomicU64::new(EMPTY) }; N],
+            value: [const { AtomicU32::new(0) }; N],
+            extra: [const { AtomicU64::new(0) }; N],
+            state: [const { AtomicU32::new(NEVER_ENTERED) }; N],
+            since: [const { AtomicU64::new(0) }; N],
+            tid: [const { AtomicI32::new(0) }; N],
+        }
     }
 
     fn home(key: u64) -> usize {
         (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % N
     }
 
-    fn insert(&self, key: u64, value: u32) {
+    fn insert(&self, key: u64, value: u32, extra: u64) {
         let h = Self::home(key);
         for i in 0..MAX_PROBE {
             let at = (h + i) % N;
@@ -109,7 +205,9 @@ impl<const N: usize> Table<N> {
             if (cur == EMPTY || cur == GONE)
                 && self.keys[at].compare_exchange(cur, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_ok()
             {
-                self.values[at].store(value, Ordering::Relaxed);
+                self.value[at].store(value, Ordering::Relaxed);
+                self.extra[at].store(extra, Ordering::Relaxed);
+                self.state[at].store(NEVER_ENTERED, Ordering::Relaxed);
                 self.keys[at].store(key, Ordering::Release);
                 return;
             }
@@ -117,13 +215,13 @@ impl<const N: usize> Table<N> {
     }
 
     #[inline]
-    fn get(&self, key: u64) -> Option<u32> {
+    fn find(&self, key: u64) -> Option<usize> {
         let h = Self::home(key);
         for i in 0..MAX_PROBE {
             let at = (h + i) % N;
             match self.keys[at].load(Ordering::Acquire) {
                 EMPTY => return None,
-                k if k == key => return Some(self.values[at].load(Ordering::Relaxed)),
+                k if k == key => return Some(at),
                 _ => {}
             }
         }
@@ -131,17 +229,8 @@ impl<const N: usize> Table<N> {
     }
 
     fn remove(&self, key: u64) {
-        let h = Self::home(key);
-        for i in 0..MAX_PROBE {
-            let at = (h + i) % N;
-            match self.keys[at].load(Ordering::Relaxed) {
-                EMPTY => return,
-                k if k == key => {
-                    let _ = self.keys[at].compare_exchange(key, GONE, Ordering::AcqRel, Ordering::Relaxed);
-                    return;
-                }
-                _ => {}
-            }
+        if let Some(at) = self.find(key) {
+            let _ = self.keys[at].compare_exchange(key, GONE, Ordering::AcqRel, Ordering::Relaxed);
         }
     }
 }
@@ -154,7 +243,7 @@ mod tests {
     fn spans_map_to_their_callsites_scope_until_closed() {
         let n = callsite(0xdead_beef, || Scope::new("span_a", "x.rs", 3, 0)).unwrap();
         assert_eq!(callsite(0xdead_beef, || unreachable!()), Some(n), "made once");
-        open(77, n, "id=7".into());
+        open(77, n, 0, "id=7".into());
         assert_eq!(scope_of(77).map(Scope::name), Some("span_a"));
         record(77, "client=\"osprey\"");
         assert_eq!(fields(77).as_deref(), Some("id=7 client=\"osprey\""));
@@ -167,7 +256,7 @@ mod tests {
     fn a_span_exited_out_of_order_leaves_no_frame_behind() {
         crate::switch::set(true);
         let n = callsite(0xfeed_f00d, || Scope::new("out_of_order", "x.rs", 9, 0)).unwrap();
-        open(91, n, String::new());
+        open(91, n, 0, String::new());
         static MARKED: Scope = Scope::new("marked", "x.rs", 10, 0);
         let names = || {
             let t = super::super::threads::peek().unwrap();
@@ -188,5 +277,33 @@ mod tests {
             super::super::threads::peek().unwrap().stack.depth.load(std::sync::atomic::Ordering::Relaxed);
         assert_eq!(depth, 0, "the blanked frame went with the one above it");
         close(91);
+    }
+
+    #[test]
+    fn idle_spans_are_parked_tasks_with_their_parents() {
+        let outer = callsite(0x0a11_0001, || Scope::new("parked_handler", "x.rs", 20, 0)).unwrap();
+        let inner = callsite(0x0a11_0002, || Scope::new("wait_for_data", "x.rs", 30, 0)).unwrap();
+        let never = callsite(0x0a11_0003, || Scope::new("never_entered", "x.rs", 40, 0)).unwrap();
+        open(501, outer, 0, "id=1".into());
+        open(502, inner, 501, String::new());
+        open(503, never, 501, String::new());
+        for id in [501, 502] {
+            assert!(enter(id).is_some());
+        }
+        let mine = || parked().into_iter().filter(|p| (501..=503).contains(&p.id)).collect::<Vec<_>>();
+        assert!(mine().is_empty(), "entered spans are running, not parked");
+        exit(502, 9);
+        exit(501, 9);
+        let parked = mine();
+        assert_eq!(parked.len(), 1, "one task: the inner span, its parent covered: {parked:?}");
+        let names: Vec<&str> = parked[0].chain.iter().map(|(s, _, _)| s.name()).collect();
+        assert_eq!(names, ["parked_handler", "wait_for_data"]);
+        assert_eq!(parked[0].last_tid, 9);
+        assert!(enter(502).is_some());
+        assert_eq!(mine().len(), 1, "polled again, the inner span runs; the outer stays parked");
+        for id in [501, 502, 503] {
+            close(id);
+        }
+        assert!(mine().is_empty());
     }
 }
