@@ -86,10 +86,11 @@ fn start_core(args: &MacroArgs, app: AppInfo) {
     if let Err(e) = capture.start_symbolizer() {
         error(&format!("cannot start the symbolizer thread: {e}; dumps will show addresses only"));
     }
-    if heap::in_use() && capture.config.heap_rate > 0 {
-        if let Err(e) = heap::start_collector() {
-            error(&format!("cannot start the heap collector thread: {e}; heap samples lose their stacks"));
-        }
+    if heap::in_use()
+        && capture.config.heap_rate > 0
+        && let Err(e) = heap::start_collector()
+    {
+        error(&format!("cannot start the heap collector thread: {e}; heap samples lose their stacks"));
     }
 }
 

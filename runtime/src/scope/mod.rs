@@ -140,10 +140,10 @@ pub(crate) fn enter_span(id: u64) {
     }
     let Some(scope) = spans::enter(id) else { return };
     let guard = enter_on(scope);
-    if let Some((t, depth)) = guard.entered {
-        if let Some(frame) = t.stack.frames.get(depth as usize) {
-            frame.span.store(id, Ordering::Relaxed);
-        }
+    if let Some((t, depth)) = guard.entered
+        && let Some(frame) = t.stack.frames.get(depth as usize)
+    {
+        frame.span.store(id, Ordering::Relaxed);
     }
     // The frame stays until the span is exited (`exit_span`).
     std::mem::forget(guard);
