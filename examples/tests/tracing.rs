@@ -73,6 +73,31 @@ fn tasks_parked_inside_instrumented_async_fns_are_grouped_with_their_fields() {
 }
 
 #[test]
+fn spans_open_past_slow_spans_write_one_event_each_with_their_fields() {
+    let dir = fresh_dir("tracing-slow");
+    let svc = Service::start_bin(
+        env!("CARGO_BIN_EXE_traced-service"),
+        &dir,
+        &["--slow-spans", "200"],
+        &[("HOTPROF_RATE_BURST", "20")],
+    );
+    // heron_request, lookup_nest and hot_span stay open: one event each, however long.
+    assert!(wait_until(WAIT, || files(&svc, "-slowcall.txt").len() >= 3), "{}", svc.stderr());
+    std::thread::sleep(Duration::from_millis(600));
+    let events: Vec<String> =
+        files(&svc, "-slowcall.txt").iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    assert_eq!(events.len(), 3, "{events:#?}");
+    let request =
+        events.iter().find(|e| e.contains("scope: heron_request\n")).expect("heron_request's event");
+    assert!(request.contains("fields: id=7 client=\"osprey\"\n"), "{request}");
+    assert!(request.contains("state: still running") && request.contains("threshold: 200ms"), "{request}");
+    assert!(!request.contains("thread: 0\n"), "the thread it runs on: {request}");
+    let nest = events.iter().find(|e| e.contains("scope: lookup_nest\n")).expect("lookup_nest's event");
+    assert!(nest.contains("\tlookup_nest\n\theron_request\n"), "its logical stack: {nest}");
+    assert!(svc.stderr().contains("slow call heron_request ("), "{}", svc.stderr());
+}
+
+#[test]
 fn spans_entered_while_capture_is_off_are_never_frames() {
     let dir = fresh_dir("tracing-off");
     let svc = Service::start_bin(env!("CARGO_BIN_EXE_traced-service"), &dir, &[], &[("HOTPROF", "off")]);

@@ -29,7 +29,7 @@ use crate::scope::{self, Scope, spans};
 /// The layer; see the [module docs](self).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HotprofLayer {
-    _private: (),
+    slow_ns: u64,
 }
 
 /// A `tracing_subscriber` layer that makes entered spans logical frames.
@@ -37,11 +37,24 @@ pub fn layer() -> HotprofLayer {
     HotprofLayer::default()
 }
 
+impl HotprofLayer {
+    /// A span open longer than `threshold` (from its first enter) writes a
+    /// slow-call event, with its fields, through the guard: once while it
+    /// is still open (and, with `HOTPROF_SLOW_CPU=on`, a CPU profile window
+    /// labelled with it), or when it closes. As `#[hotprof::profile(threshold)]`
+    /// does for a marked call; set before the first span is created.
+    pub fn slow_spans(mut self, threshold: std::time::Duration) -> Self {
+        self.slow_ns = u64::try_from(threshold.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self
+    }
+}
+
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for HotprofLayer {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
         let key = std::ptr::from_ref(meta) as usize as u64;
-        let make = || Scope::new(meta.name(), meta.file().unwrap_or("?"), meta.line().unwrap_or(0), 0);
+        let slow = self.slow_ns;
+        let make = || Scope::new(meta.name(), meta.file().unwrap_or("?"), meta.line().unwrap_or(0), slow);
         let Some(callsite) = spans::callsite(key, make) else { return };
         let mut fields = FieldText::default();
         attrs.record(&mut fields);

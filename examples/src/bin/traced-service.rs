@@ -2,7 +2,8 @@
 //! `hotprof::tracing::layer()` makes its entered spans logical frames.
 //! Thread `traced-worker` sleeps inside `heron_request{id=7
 //! client="osprey"}` and, inside it, `lookup_nest{table="eggs"}`; thread
-//! `traced-spinner` burns CPU inside `hot_span`. `--tasks N` (0) also
+//! `traced-spinner` burns CPU inside `hot_span`. `--slow-spans MS` (0:
+//! off) makes spans open longer than that write slow-call events. `--tasks N` (0) also
 //! parks N tokio tasks in `parked_handler{id=I}` awaiting `wait_for_data`,
 //! both `#[tracing::instrument]` async fns. Prints
 //! `traced-service: ready pid=PID` once all are inside their spans.
@@ -17,7 +18,12 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 
 #[hotprof::main]
 fn main() {
-    tracing_subscriber::registry().with(hotprof::tracing::layer()).init();
+    let slow_ms: u64 = arg("--slow-spans", 0);
+    let mut layer = hotprof::tracing::layer();
+    if slow_ms > 0 {
+        layer = layer.slow_spans(Duration::from_millis(slow_ms));
+    }
+    tracing_subscriber::registry().with(layer).init();
     let inside = Arc::new(Barrier::new(3));
     let worker = inside.clone();
     spawn_named("traced-worker", move || {

@@ -47,6 +47,9 @@ impl Capture {
             }
         }
         text.push_str(&format!("scope: {}\n", event.scope));
+        if let Some(fields) = &event.fields {
+            text.push_str(&format!("fields: {fields}\n"));
+        }
         text.push_str(&format!("threshold: {:?}\n", event.threshold));
         text.push_str(&format!("elapsed: {:.6}s\n", event.elapsed.as_secs_f64()));
         text.push_str(&format!(

@@ -138,11 +138,14 @@ pub(crate) fn enter_span(id: u64) {
     if !switch::is_enabled() {
         return;
     }
-    let Some(scope) = spans::enter(id) else { return };
+    let Some(t) = threads::local() else { return };
+    let Some((scope, since)) = spans::enter(id, t.tid.load(Ordering::Relaxed)) else { return };
     let guard = enter_on(scope);
     if let Some((t, depth)) = guard.entered
         && let Some(frame) = t.stack.frames.get(depth as usize)
     {
+        // Its time counts from the span's first enter, not this poll's.
+        frame.start_ns.store(since, Ordering::Relaxed);
         frame.span.store(id, Ordering::Relaxed);
     }
     // The frame stays until the span is exited (`exit_span`).
@@ -160,7 +163,10 @@ pub(crate) fn exit_span(id: u64) {
     let depth = t.stack.depth.load(Ordering::Relaxed) as usize;
     let mine = |f: &frames::Frame| f.span.load(Ordering::Relaxed) == id;
     match t.stack.frames.get(..depth.min(threads::MAX_DEPTH)).and_then(|f| f.iter().rposition(mine)) {
-        Some(top) if top + 1 == depth => leave(t, top as u32),
+        // Slow spans are reported by `spans` (per span, not per poll).
+        Some(top) if top + 1 == depth => {
+            pop(t, top as u32);
+        }
         Some(deeper) => {
             if let Some(f) = t.stack.frames.get(deeper) {
                 f.span.store(0, Ordering::Relaxed);
@@ -183,6 +189,19 @@ impl Drop for ScopeGuard {
 /// The end of an entered call; out of line for the same reason as [`enter_on`].
 #[inline(never)]
 fn leave(t: &'static threads::ThreadFrames, depth: u32) {
+    if let Some((node, frame)) = pop(t, depth) {
+        if let Some(scope) = nodes::scope(node) {
+            let flagged = frame.flagged.load(Ordering::Relaxed);
+            let tid = t.tid.load(Ordering::Relaxed);
+            scope.check_threshold(node, frame.start_ns.load(Ordering::Relaxed), flagged, tid, None);
+        }
+    }
+}
+
+/// Pops the frame at `depth` (and blanked ones below it) and counts the
+/// call: its node and frame.
+#[inline]
+fn pop(t: &'static threads::ThreadFrames, depth: u32) -> Option<(u32, &'static frames::Frame)> {
     // A frame blanked below this one (a span exited out of order) goes too.
     let blank = |d: u32| {
         d > 0
@@ -196,14 +215,10 @@ fn leave(t: &'static threads::ThreadFrames, depth: u32) {
         top -= 1;
     }
     t.stack.depth.store(top, Ordering::Release);
-    let Some(frame) = t.stack.frames.get(depth as usize) else { return };
+    let frame = t.stack.frames.get(depth as usize)?;
     let node = frame.node.load(Ordering::Relaxed);
     t.calls.add(node);
-    if let Some(scope) = nodes::scope(node) {
-        let flagged = frame.flagged.load(Ordering::Relaxed);
-        let tid = t.tid.load(Ordering::Relaxed);
-        scope.check_threshold(node, frame.start_ns.load(Ordering::Relaxed), flagged, tid, None);
-    }
+    Some((node, frame))
 }
 
 /// Wraps a future so that its scope is recorded while it is alive.

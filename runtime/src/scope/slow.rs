@@ -19,6 +19,8 @@ struct Raw {
     running: bool,
     tid: i32,
     task: Option<u64>,
+    /// The `tracing` span it is, or 0.
+    span: u64,
 }
 
 static QUEUE: OnceLock<ArrayQueue<Raw>> = OnceLock::new();
@@ -31,7 +33,16 @@ fn queue() -> &'static ArrayQueue<Raw> {
 
 /// Queues an event. Called on the slow call's own path: bounded and lock-free.
 pub(crate) fn report(node: u32, elapsed_ns: u64, running: bool, tid: i32, task: Option<u64>) {
-    let raw = Raw { node, elapsed_ns, running, tid, task };
+    push(Raw { node, elapsed_ns, running, tid, task, span: 0 });
+}
+
+/// Queues an event for `tracing` span `span` (its id is its task number).
+#[cfg(feature = "tracing")]
+pub(crate) fn report_span(node: u32, elapsed_ns: u64, running: bool, tid: i32, span: u64) {
+    push(Raw { node, elapsed_ns, running, tid, task: Some(span), span });
+}
+
+fn push(raw: Raw) {
     if queue().push(raw).is_err() {
         DROPPED.fetch_add(1, Ordering::Relaxed);
     }
@@ -55,6 +66,8 @@ pub struct SlowCall {
     pub task: Option<u64>,
     /// Logical stack, innermost (the slow call) first.
     pub stack: Vec<&'static str>,
+    /// For a `tracing` span: its recorded fields (`id=7 client="osprey"`).
+    pub fields: Option<String>,
 }
 
 /// Drains queued events, resolved to names.
@@ -71,9 +84,20 @@ pub(crate) fn take_slow_calls() -> Vec<SlowCall> {
                 thread: r.tid,
                 task: r.task,
                 stack: path.iter().map(|s| s.name()).collect(),
+                fields: span_fields(r.span),
             }
         })
         .collect()
+}
+
+#[cfg(feature = "tracing")]
+fn span_fields(span: u64) -> Option<String> {
+    (span != 0).then(|| super::spans::slow_fields(span)).flatten()
+}
+
+#[cfg(not(feature = "tracing"))]
+fn span_fields(_span: u64) -> Option<String> {
+    None
 }
 
 type Hook = Box<dyn Fn(&SlowCall) + Send + Sync>;

@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use super::{Scope, clock};
+use super::{Scope, clock, nodes, slow};
 
 /// Distinct span callsites with a scope, at most.
 const CALLSITES: usize = 4096;
@@ -58,15 +58,17 @@ fn scope(n: u32) -> Option<&'static Scope> {
     SCOPES.get(n as usize)?.get().copied()
 }
 
-/// Span `id` is entered: its scope, if it is tracked.
+/// Span `id` is entered on thread `tid`: its scope, if it is tracked, and
+/// when it was first entered (a span's frames count its time from then).
 #[inline]
-pub(crate) fn enter(id: u64) -> Option<&'static Scope> {
+pub(crate) fn enter(id: u64, tid: i32) -> Option<(&'static Scope, u64)> {
     let at = LIVE.find(id)?;
+    LIVE.tid[at].store(tid, Ordering::Relaxed);
     if LIVE.state[at].load(Ordering::Relaxed) == NEVER_ENTERED {
-        LIVE.since[at].store(clock::coarse_ns(), Ordering::Relaxed);
+        LIVE.since[at].store(clock::precise_ns(), Ordering::Relaxed);
     }
     LIVE.state[at].store(ENTERED, Ordering::Relaxed);
-    scope(LIVE.value[at].load(Ordering::Relaxed))
+    Some((scope(LIVE.value[at].load(Ordering::Relaxed))?, LIVE.since[at].load(Ordering::Relaxed)))
 }
 
 /// Span `id` was exited on thread `tid`: idle until entered again or closed.
@@ -98,10 +100,71 @@ pub(crate) fn record(id: u64, more: &str) {
     fields.push_str(more);
 }
 
-/// Span `id` closed.
+/// Span `id` closed: a slow-call event if it lived past its scope's
+/// threshold (`slow_spans`) and none was reported while it ran.
 pub(crate) fn close(id: u64) {
+    if let Some(at) = LIVE.find(id) {
+        let elapsed = clock::precise_ns().saturating_sub(LIVE.since[at].load(Ordering::Relaxed));
+        if slow_now(at, elapsed) {
+            let fields = shard(id).lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            if let Some(fields) = fields {
+                closed_fields().lock().unwrap_or_else(|p| p.into_inner()).insert(id, fields);
+            }
+            slow::report_span(chain_node(at), elapsed, false, LIVE.tid[at].load(Ordering::Relaxed), id);
+        }
+    }
     LIVE.remove(id);
     shard(id).lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+}
+
+/// Whether the span at `at`, alive `elapsed` ns, is slow and not yet
+/// reported (then it is marked reported).
+fn slow_now(at: usize, elapsed: u64) -> bool {
+    let entered = LIVE.state[at].load(Ordering::Relaxed) != NEVER_ENTERED;
+    let threshold = scope(LIVE.value[at].load(Ordering::Relaxed)).map_or(0, Scope::threshold_ns);
+    entered
+        && threshold > 0
+        && elapsed >= threshold
+        && LIVE.reported[at].compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+}
+
+/// The stack node of the span at `at` under its parent spans.
+fn chain_node(at: usize) -> u32 {
+    let mut chain = Vec::new();
+    let mut cur = Some(at);
+    while let Some(i) = cur.filter(|_| chain.len() < 64) {
+        if let Some(s) = scope(LIVE.value[i].load(Ordering::Relaxed)) {
+            chain.push(s);
+        }
+        cur = LIVE.find(LIVE.extra[i].load(Ordering::Relaxed));
+    }
+    chain.iter().rev().fold(nodes::ROOT, |node, s| nodes::child(node, s))
+}
+
+/// Reports, once each, live spans that have been alive past their
+/// threshold, entered now or parked (the sampler thread calls this).
+pub(crate) fn flag_slow(now_ns: u64) {
+    for at in 0..LIVE.keys.len() {
+        let id = LIVE.keys[at].load(Ordering::Acquire);
+        if id == EMPTY || id >= CLAIMED || LIVE.reported[at].load(Ordering::Relaxed) != 0 {
+            continue;
+        }
+        let elapsed = now_ns.saturating_sub(LIVE.since[at].load(Ordering::Relaxed));
+        if slow_now(at, elapsed) {
+            slow::report_span(chain_node(at), elapsed, true, LIVE.tid[at].load(Ordering::Relaxed), id);
+        }
+    }
+}
+
+/// The fields of span `id` for its slow-call event (kept past its close).
+pub(crate) fn slow_fields(id: u64) -> Option<String> {
+    let closed = closed_fields().lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    closed.or_else(|| fields(id))
+}
+
+fn closed_fields() -> &'static Mutex<HashMap<u64, String>> {
+    static CLOSED: OnceLock<Mutex<HashMap<u64, String>>> = OnceLock::new();
+    CLOSED.get_or_init(Mutex::default)
 }
 
 /// The recorded fields of span `id`, for dumps.
@@ -174,6 +237,8 @@ struct Table<const N: usize> {
     state: [AtomicU32; N],
     since: [AtomicU64; N],
     tid: [AtomicI32; N],
+    /// A slow-call event was reported for it.
+    reported: [AtomicU32; N],
 }
 
 const EMPTY: u64 = 0;
@@ -190,6 +255,7 @@ impl<const N: usize> Table<N> {
             state: [const { AtomicU32::new(NEVER_ENTERED) }; N],
             since: [const { AtomicU64::new(0) }; N],
             tid: [const { AtomicI32::new(0) }; N],
+            reported: [const { AtomicU32::new(0) }; N],
         }
     }
 
@@ -208,6 +274,8 @@ impl<const N: usize> Table<N> {
                 self.value[at].store(value, Ordering::Relaxed);
                 self.extra[at].store(extra, Ordering::Relaxed);
                 self.state[at].store(NEVER_ENTERED, Ordering::Relaxed);
+                self.since[at].store(0, Ordering::Relaxed);
+                self.reported[at].store(0, Ordering::Relaxed);
                 self.keys[at].store(key, Ordering::Release);
                 return;
             }
@@ -288,7 +356,7 @@ mod tests {
         open(502, inner, 501, String::new());
         open(503, never, 501, String::new());
         for id in [501, 502] {
-            assert!(enter(id).is_some());
+            assert!(enter(id, 9).is_some());
         }
         let mine = || parked().into_iter().filter(|p| (501..=503).contains(&p.id)).collect::<Vec<_>>();
         assert!(mine().is_empty(), "entered spans are running, not parked");
@@ -299,11 +367,28 @@ mod tests {
         let names: Vec<&str> = parked[0].chain.iter().map(|(s, _, _)| s.name()).collect();
         assert_eq!(names, ["parked_handler", "wait_for_data"]);
         assert_eq!(parked[0].last_tid, 9);
-        assert!(enter(502).is_some());
+        assert!(enter(502, 9).is_some());
         assert_eq!(mine().len(), 1, "polled again, the inner span runs; the outer stays parked");
         for id in [501, 502, 503] {
             close(id);
         }
         assert!(mine().is_empty());
+    }
+
+    #[test]
+    fn a_slow_span_reports_once_at_close_with_its_fields() {
+        let n = callsite(0x0a11_0010, || Scope::new("slow_close", "x.rs", 50, 1_000)).unwrap();
+        open(601, n, 0, "id=3".into());
+        assert!(enter(601, 5).is_some());
+        exit(601, 5);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        close(601);
+        close(601); // twice: nothing more
+        let events: Vec<_> =
+            slow::take_slow_calls().into_iter().filter(|e| e.scope == "slow_close").collect();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(!events[0].still_running && events[0].thread == 5);
+        assert_eq!(events[0].fields.as_deref(), Some("id=3"));
+        assert_eq!(events[0].task, Some(601));
     }
 }

@@ -67,7 +67,8 @@ fn sample(now: u64, interval_ns: u64) {
         if let Some(w) = frames.last().and_then(|top| wall.get(top.node as usize)) {
             w.fetch_add(interval_ns, Ordering::Relaxed);
         }
-        for f in frames {
+        // Span frames are counted from the span's start; `spans` reports them.
+        for f in frames.iter().filter(|f| f.span == 0) {
             let Some(scope) = nodes::scope(f.node) else { continue };
             let elapsed = now.saturating_sub(f.start_ns);
             if scope.threshold_ns() > 0 && elapsed >= scope.threshold_ns() {
@@ -85,6 +86,8 @@ fn sample(now: u64, interval_ns: u64) {
             Some(rec.serial.load(Ordering::Relaxed)),
         );
     }
+    #[cfg(feature = "tracing")]
+    super::spans::flag_slow(super::clock::precise_ns());
 }
 
 /// Reports a still-running slow call once: the frame's flag marks it done.
