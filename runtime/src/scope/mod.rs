@@ -189,12 +189,12 @@ impl Drop for ScopeGuard {
 /// The end of an entered call; out of line for the same reason as [`enter_on`].
 #[inline(never)]
 fn leave(t: &'static threads::ThreadFrames, depth: u32) {
-    if let Some((node, frame)) = pop(t, depth) {
-        if let Some(scope) = nodes::scope(node) {
-            let flagged = frame.flagged.load(Ordering::Relaxed);
-            let tid = t.tid.load(Ordering::Relaxed);
-            scope.check_threshold(node, frame.start_ns.load(Ordering::Relaxed), flagged, tid, None);
-        }
+    if let Some((node, frame)) = pop(t, depth)
+        && let Some(scope) = nodes::scope(node)
+    {
+        let flagged = frame.flagged.load(Ordering::Relaxed);
+        let tid = t.tid.load(Ordering::Relaxed);
+        scope.check_threshold(node, frame.start_ns.load(Ordering::Relaxed), flagged, tid, None);
     }
 }
 
