@@ -5,7 +5,8 @@
 # the /debug/pprof/ page in it headless, follows its links and keeps a
 # screenshot at target/index.png) and binutils (a stripped copy of the demo
 # is checked against the unstripped one with strip, readelf and addr2line)
-# and linux-perf (CPU profiles are checked against perf's).
+# and linux-perf (CPU profiles are checked against perf's), and make and a C
+# compiler (jemalloc is built from source for the jemalloc example).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,8 @@ command -v go >/dev/null 2>&1 || missing+=(golang-go)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v strip >/dev/null 2>&1 && command -v addr2line >/dev/null 2>&1 || missing+=(binutils)
 command -v perf >/dev/null 2>&1 || missing+=(linux-perf)
+# jemalloc-service builds jemalloc from its C sources (feature `jemalloc`).
+command -v make >/dev/null 2>&1 && command -v cc >/dev/null 2>&1 || missing+=(make gcc)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing ${missing[*]} (needed by the tests)"
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
