@@ -195,7 +195,7 @@ fn without_allocator(mut frames: Vec<ProtoFrame>) -> Vec<ProtoFrame> {
 fn internal(function: &str) -> bool {
     const PATHS: [&str; 6] =
         ["hotprof::heap::", "hotprof::sys::", "hotprof::SampledAlloc", "__rust_", "__rg_", "__rdl_"];
-    const BARE: [&str; 15] = [
+    const BARE: [&str; 18] = [
         "on_alloc",
         "on_free",
         "due",
@@ -208,8 +208,11 @@ fn internal(function: &str) -> bool {
         "allocate_zeroed",
         "grow",
         "grow_impl",
+        "grow_impl_runtime",
         "grow_zeroed",
         "shrink",
+        "shrink_impl",
+        "shrink_impl_runtime",
         "exchange_malloc",
     ];
     let name = function.trim_start_matches('<');
