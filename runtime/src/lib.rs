@@ -19,6 +19,7 @@ mod heap;
 #[cfg(feature = "http")]
 pub(crate) mod http;
 mod install;
+mod labels;
 mod meta;
 mod notices;
 mod output;

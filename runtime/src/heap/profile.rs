@@ -300,9 +300,8 @@ pub(crate) fn text(snap: &Snapshot, symbolizer: &mut Symbolizer) -> String {
             n.frames.iter().filter(|f| f.address != 0).map(|f| format!("{:#x}", f.address)).collect();
         let _ = writeln!(out, "{io}: {ib} [{ao}: {ab}] @ {}", pcs.join(" "));
         if !n.labels.is_empty() {
-            let labels: Vec<String> =
-                n.labels.iter().map(|(k, v)| format!("{}:{}", json(k), json(v))).collect();
-            let _ = writeln!(out, "# labels: {{{}}}", labels.join(","));
+            let pairs: Vec<(&str, &str)> = n.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let _ = writeln!(out, "{}", crate::labels::line(&pairs));
         }
         for f in &n.frames {
             for l in &f.lines {
@@ -322,22 +321,6 @@ pub(crate) fn text(snap: &Snapshot, symbolizer: &mut Symbolizer) -> String {
         snap.live_samples(),
         snap.untracked
     );
-    out
-}
-
-fn json(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
     out
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use crate::labels;
 use crate::pprof_proto::{self, ProfileBuilder, ProtoFrame};
 use crate::stacks::{SourceFrame, ThreadDump, ThreadInfo, ThreadStatus};
 
@@ -43,7 +44,7 @@ pub(crate) fn grouped_text(dump: &ThreadDump) -> String {
     for ((pcs, name), members) in groups {
         let pcs: Vec<String> = pcs.iter().map(|pc| format!("{pc:#x}")).collect();
         let _ = writeln!(out, "{} @ {}", members.len(), pcs.join(" "));
-        let _ = writeln!(out, "# labels: {{\"thread_name\":{}}}", json_string(name));
+        let _ = writeln!(out, "{}", labels::line(&[("thread_name", name)]));
         let Some(first) = members.first() else { continue };
         for frame in first.frames.iter().filter(|f| f.pc != 0) {
             for s in frame.source.iter() {
@@ -133,23 +134,6 @@ fn neutralise(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
-}
-
-/// A JSON string literal (thread names are short, but may hold anything).
-pub(crate) fn json_string(s: &str) -> String {
-    let mut out = String::from('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
     out
 }
 
@@ -258,11 +242,5 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.matches("hotprof thread dump\n").count(), 1, "{text}");
-    }
-
-    #[test]
-    fn thread_names_are_json_strings() {
-        assert_eq!(json_string("worker-1"), "\"worker-1\"");
-        assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
     }
 }

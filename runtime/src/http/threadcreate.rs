@@ -21,7 +21,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::response::Response;
 
-use super::goroutine::json_string;
 use super::responses;
 use crate::pprof_proto::{ProfileBuilder, ProtoFrame};
 
@@ -110,7 +109,7 @@ fn text(groups: &[(String, i64)]) -> String {
     let mut out = format!("threadcreate profile: total {total}\n");
     for (group, count) in groups {
         let _ = writeln!(out, "{count} @");
-        let _ = writeln!(out, "# labels: {{\"thread_name\":{}}}", json_string(group));
+        let _ = writeln!(out, "{}", crate::labels::line(&[("thread_name", group)]));
         let _ = writeln!(out, "#\t0x0\t{}\n", frame_name(group));
     }
     let _ = writeln!(out, "# {NOT_CREATION_STACKS}");
