@@ -3,7 +3,7 @@
 //! process's one symbolizer, and written as gzipped pprof protobuf, a
 //! flamegraph SVG and folded stacks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::guard::Refused;
 use crate::pprof_proto::{self, ProfileBuilder, ProtoFrame};
 use crate::sampler::{self, Mode, Samples, StackKey};
-use crate::stacks::{Lookup, Symbolizer};
+use crate::stacks::Symbolizer;
 use crate::{scope, switch};
 
 static BUSY: AtomicBool = AtomicBool::new(false);
@@ -158,27 +158,11 @@ type Stack = (Vec<(&'static str, String)>, Vec<ProtoFrame>);
 
 /// Symbolizes every sampled stack (in one batch) and keys it by its labels.
 fn stacks(samples: &Samples, mode: Mode, symbolizer: &mut Symbolizer) -> BTreeMap<Stack, u64> {
-    let mut lookups: Vec<Lookup> = samples
-        .counts
-        .keys()
-        .flat_map(|k| k.frames.iter().enumerate().map(|(i, &pc)| Lookup { pc, exact: i == 0 }))
-        .collect();
-    lookups.sort_unstable_by_key(|l| (l.pc, l.exact));
-    lookups.dedup();
-    let resolved: HashMap<Lookup, _> =
-        lookups.iter().copied().zip(symbolizer.resolve_once(lookups.clone())).collect();
+    let keys: Vec<&StackKey> = samples.counts.keys().collect();
+    let pcs: Vec<&[usize]> = keys.iter().map(|k| k.frames.as_slice()).collect();
     let mut out = BTreeMap::new();
-    for (key, count) in &samples.counts {
-        let frames = key
-            .frames
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &pc)| {
-                let r = resolved.get(&Lookup { pc, exact: i == 0 })?;
-                Some(pprof_proto::machine_frame(pc, i == 0, &r.source, r.module.as_ref()))
-            })
-            .collect();
-        *out.entry((labels(key, samples, mode), frames)).or_default() += count;
+    for (key, frames) in keys.iter().zip(pprof_proto::machine_stacks(&pcs, symbolizer)) {
+        *out.entry((labels(key, samples, mode), frames)).or_default() += samples.counts[*key];
     }
     out
 }

@@ -19,7 +19,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use pprof::protos::{self, Message as _};
 
-use crate::stacks::{ModuleOffset, SourceFrame, StackFrame, ThreadInfo, ThreadStatus};
+use crate::stacks::{Lookup, ModuleOffset, SourceFrame, StackFrame, Symbolizer, ThreadInfo, ThreadStatus};
 
 /// One function of a location.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,6 +96,30 @@ pub(crate) fn machine_frame(
         build_id: m.build_id.as_deref().unwrap_or_default().to_string(),
     });
     ProtoFrame { address: (pc - usize::from(!exact && pc > 0)) as u64, lines, mapping }
+}
+
+/// Symbolizes stacks of machine addresses (each innermost first, its first
+/// an interrupted pc, the rest return addresses) in one batch, dropping what
+/// the symbolizer parsed for them, and returns their frames in order.
+pub(crate) fn machine_stacks(stacks: &[&[usize]], symbolizer: &mut Symbolizer) -> Vec<Vec<ProtoFrame>> {
+    let lookup = |(i, &pc): (usize, &usize)| Lookup { pc, exact: i == 0 };
+    let mut lookups: Vec<Lookup> = stacks.iter().flat_map(|s| s.iter().enumerate().map(lookup)).collect();
+    lookups.sort_unstable_by_key(|l| (l.pc, l.exact));
+    lookups.dedup();
+    let resolved: HashMap<Lookup, _> =
+        lookups.iter().copied().zip(symbolizer.resolve_once(lookups.clone())).collect();
+    stacks
+        .iter()
+        .map(|s| {
+            s.iter()
+                .enumerate()
+                .filter_map(|(i, &pc)| {
+                    let r = resolved.get(&lookup((i, &pc)))?;
+                    Some(machine_frame(pc, i == 0, &r.source, r.module.as_ref()))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn line(s: &SourceFrame) -> ProtoLine {

@@ -13,7 +13,7 @@ use super::collector::{self, OVERFLOW, StackKey};
 use super::{live, sampling, stats};
 use crate::pprof_proto::{self, ProfileBuilder, ProtoFrame};
 use crate::scope;
-use crate::stacks::{Lookup, Symbolizer};
+use crate::stacks::Symbolizer;
 
 /// Samples of one (stack, block size): allocated since the start, live now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -137,33 +137,17 @@ struct Named {
 /// Symbolizes every stack of `snap` in one batch, without the allocator's
 /// own frames on top.
 fn name_stacks(snap: &Snapshot, symbolizer: &mut Symbolizer) -> HashMap<Origin, Named> {
-    let mut lookups: Vec<Lookup> = snap
-        .stacks
-        .values()
-        .flat_map(|k| k.frames.iter().enumerate().map(|(i, &pc)| Lookup { pc, exact: i == 0 }))
-        .collect();
-    lookups.sort_unstable_by_key(|l| (l.pc, l.exact));
-    lookups.dedup();
-    let resolved: HashMap<Lookup, _> =
-        lookups.iter().copied().zip(symbolizer.resolve_once(lookups.clone())).collect();
-    let mut out: HashMap<Origin, Named> = snap
-        .stacks
+    let stacks: Vec<(&u32, &StackKey)> = snap.stacks.iter().collect();
+    let pcs: Vec<&[usize]> = stacks.iter().map(|(_, k)| k.frames.as_slice()).collect();
+    let mut out: HashMap<Origin, Named> = stacks
         .iter()
-        .map(|(id, key)| {
-            let frames: Vec<ProtoFrame> = key
-                .frames
-                .iter()
-                .enumerate()
-                .filter_map(|(i, &pc)| {
-                    let r = resolved.get(&Lookup { pc, exact: i == 0 })?;
-                    Some(pprof_proto::machine_frame(pc, i == 0, &r.source, r.module.as_ref()))
-                })
-                .collect();
+        .zip(pprof_proto::machine_stacks(&pcs, symbolizer))
+        .map(|((id, key), frames)| {
             let mut labels = vec![("thread", key.thread.clone())];
             if let Some(scope) = scope::scope_name(key.node) {
                 labels.push(("scope", scope.to_string()));
             }
-            (Origin::Stack(*id), Named { labels, frames: without_allocator(frames) })
+            (Origin::Stack(**id), Named { labels, frames: without_allocator(frames) })
         })
         .collect();
     let logical = |what: &str| Named { labels: Vec::new(), frames: vec![ProtoFrame::logical(what, "", 0)] };
