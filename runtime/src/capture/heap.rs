@@ -18,18 +18,9 @@ use crate::switch;
 static BUILDING: Mutex<()> = Mutex::new(());
 
 impl Capture {
-    /// The heap sampler's counts now, or why there are none: the switch,
-    /// the allocator, the rate.
+    /// The heap sampler's counts now, or why there are none.
     pub(crate) fn heap_snapshot(&self) -> Result<Snapshot, HeapError> {
-        if !switch::is_enabled() {
-            return Err(HeapError::Disabled);
-        }
-        if !heap::in_use() {
-            return Err(HeapError::NotInstalled);
-        }
-        if heap::rate() == 0 {
-            return Err(HeapError::Off);
-        }
+        heap_ready()?;
         Ok(profile::snapshot())
     }
 
@@ -94,7 +85,7 @@ impl Capture {
 
     /// Writes a heap profile file (`HOTPROF_SIGUSR2=heap`), through the guard.
     pub(crate) fn write_heap_profile(&self, trigger: Trigger, reason: &str) {
-        if let (false, Err(e)) = (self.jemalloc_heap(), self.heap_snapshot()) {
+        if let (false, Err(e)) = (self.jemalloc_heap(), heap_ready()) {
             notice(&format!("{trigger} ignored: {e}"));
             return;
         }
@@ -119,4 +110,19 @@ impl Capture {
 
 fn mib(bytes: i64) -> String {
     format!("{:.1}", bytes as f64 / f64::from(1 << 20))
+}
+
+/// Whether hotprof's heap sampler has samples to give: the switch, the
+/// allocator, the rate.
+fn heap_ready() -> Result<(), HeapError> {
+    if !switch::is_enabled() {
+        return Err(HeapError::Disabled);
+    }
+    if !heap::in_use() {
+        return Err(HeapError::NotInstalled);
+    }
+    if heap::rate() == 0 {
+        return Err(HeapError::Off);
+    }
+    Ok(())
 }

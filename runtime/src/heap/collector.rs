@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use super::{live, ring, stats};
+use super::{live, ring};
 use crate::stacks::{self, StackCopy, Unwinders};
 use crate::sys;
 
@@ -119,11 +119,6 @@ impl Tallies {
         };
         *self.counts.entry((id, size)).or_default() += 1;
     }
-}
-
-/// Samples kept without a stack: a stackless sample's own record.
-pub(super) fn stackless() -> (u64, u64) {
-    (stats::STACKLESS_COUNT.load(Ordering::Relaxed), stats::STACKLESS_BYTES.load(Ordering::Relaxed))
 }
 
 /// Starts the `hotprof-heap` thread, which keeps the ring drained.

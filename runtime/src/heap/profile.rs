@@ -59,7 +59,7 @@ pub(crate) fn snapshot() -> Snapshot {
     for (&(id, size), &n) in &tallies.counts {
         records.entry((origin(id), size)).or_default().alloc += n as i64;
     }
-    let (stackless, stackless_bytes) = collector::stackless();
+    let (stackless, stackless_bytes) = stats::stackless();
     let stackless_size = stackless_bytes.checked_div(stackless).unwrap_or(0) as usize;
     if stackless > 0 {
         records.entry((Origin::Stackless, stackless_size)).or_default().alloc += stackless as i64;
