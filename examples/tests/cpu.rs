@@ -20,16 +20,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn cpu_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.to_string_lossy().ends_with(&format!("-cpu.{ext}")))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+    files_ending(dir, &format!("-cpu.{ext}"))
 }
 
 fn wait_cpu_sets(svc: &Service, n: usize) -> bool {

@@ -19,11 +19,7 @@ fn heap_service(tag: &str, args: &[&str], env: &[(&str, &str)]) -> Service {
 }
 
 fn heap_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-    files.retain(|p| p.to_string_lossy().ends_with("-heap.pb.gz"));
-    files.sort();
-    files
+    files_ending(dir, "-heap.pb.gz")
 }
 
 fn go_pprof(args: &[&str], source: &str) -> String {

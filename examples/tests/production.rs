@@ -239,13 +239,7 @@ fn heap_profiles_of_a_production_build_start_at_the_allocating_code() {
     let env = [("HOTPROF_SIGUSR2", "heap"), ("HOTPROF_HEAP_RATE", "128KiB")];
     let svc = Service::start_bin(bin.to_str().unwrap(), &dir, &[], &env);
     svc.kill("USR2");
-    let file = || {
-        std::fs::read_dir(&dir)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.to_string_lossy().ends_with("-heap.pb.gz"))
-    };
+    let file = || files_ending(&dir, "-heap.pb.gz").pop();
     assert!(wait_until(WAIT, || file().is_some()), "{}", svc.stderr());
     let file = file().unwrap();
     let top = go_pprof(

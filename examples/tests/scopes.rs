@@ -15,14 +15,6 @@ fn start(tag: &str, args: &[&str], env: &[(&str, &str)]) -> Service {
     Service::start_bin(env!("CARGO_BIN_EXE_scoped-service"), &fresh_dir(tag), args, env)
 }
 
-fn files(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(suffix)).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 #[test]
 fn dumps_show_logical_stacks_of_threads_and_parked_tasks() {
     let svc = start("scoped", &["--workers", "3", "--tasks", "50"], &[]);
@@ -67,7 +59,7 @@ fn scope_profile_is_written_next_to_each_dump_and_go_reads_it() {
     svc.kill("USR1");
     svc.wait_dumps(1, WAIT);
     assert!(svc.wait_stderr("scope profile written to", WAIT), "{}", svc.stderr());
-    let profiles = files(&svc.dir, "-scopes.pb.gz");
+    let profiles = files_ending(&svc.dir, "-scopes.pb.gz");
     assert_eq!(profiles.len(), 1);
     let out =
         Command::new("go").args(["tool", "pprof", "-raw"]).arg(&profiles[0]).output().expect("go tool pprof");
@@ -103,7 +95,7 @@ fn a_slow_call_writes_one_event() {
     let svc = start("slow-one", &["--workers", "0", "--tasks", "0", "--slow", "1"], &[]);
     assert!(svc.wait_stderr("slow call scoped_service::slow_operation", WAIT), "{}", svc.stderr());
     std::thread::sleep(Duration::from_millis(300));
-    let events = files(&svc.dir, "-slowcall.txt");
+    let events = files_ending(&svc.dir, "-slowcall.txt");
     assert_eq!(events.len(), 1);
     let text = std::fs::read_to_string(&events[0]).unwrap();
     assert!(text.contains("scope: scoped_service::slow_operation"), "{text}");
@@ -119,7 +111,7 @@ fn a_burst_of_10000_slow_calls_is_rate_limited() {
     let mut svc = start("slow-burst", &["--workers", "0", "--tasks", "0", "--slow", "10000"], &env);
     assert!(svc.wait_stderr("refused by the rate limit", WAIT), "{}", svc.stderr());
     std::thread::sleep(Duration::from_millis(500));
-    let events = files(&svc.dir, "-slowcall.txt");
+    let events = files_ending(&svc.dir, "-slowcall.txt");
     assert!((1..=3).contains(&events.len()), "{} events written", events.len());
     assert!(svc.alive());
     // SIGUSR1 has its own budget: the burst did not use it up.
@@ -131,13 +123,13 @@ fn a_burst_of_10000_slow_calls_is_rate_limited() {
 fn a_call_still_running_past_its_threshold_can_start_a_cpu_profile() {
     let env = [("HOTPROF_SLOW_CPU", "on"), ("HOTPROF_CPU_SECONDS", "2s")];
     let svc = start("slow-cpu", &["--workers", "0", "--tasks", "0", "--stuck", "6"], &env);
-    assert!(wait_until(WAIT, || !files(&svc.dir, "-cpu.pb.gz").is_empty()), "{}", svc.stderr());
-    let event = std::fs::read_to_string(&files(&svc.dir, "-slowcall.txt")[0]).unwrap();
+    assert!(wait_until(WAIT, || !files_ending(&svc.dir, "-cpu.pb.gz").is_empty()), "{}", svc.stderr());
+    let event = std::fs::read_to_string(&files_ending(&svc.dir, "-slowcall.txt")[0]).unwrap();
     assert!(
         event.contains("scope: scoped_service::stuck_call") && event.contains("state: still running"),
         "{event}"
     );
-    let pb = &files(&svc.dir, "-cpu.pb.gz")[0];
+    let pb = &files_ending(&svc.dir, "-cpu.pb.gz")[0];
     let run = |args: &[&str]| {
         let out = Command::new("go").args(["tool", "pprof"]).args(args).arg(pb).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -6,20 +6,12 @@ mod common;
 
 use std::io::{Read as _, Write as _};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn files(svc: &Service, suffix: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> =
-        std::fs::read_dir(&svc.dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-    found.retain(|p| p.to_string_lossy().ends_with(suffix));
-    found
-}
 
 #[test]
 fn entered_spans_are_logical_frames_in_dumps_and_scope_labels_in_cpu_profiles() {
@@ -40,8 +32,8 @@ fn entered_spans_are_logical_frames_in_dumps_and_scope_labels_in_cpu_profiles() 
     assert!(logical.contains("1 threads @\n#\tlookup_nest (longest"), "{logical}");
 
     svc.kill("USR2");
-    assert!(wait_until(WAIT, || !files(&svc, "-cpu.pb.gz").is_empty()), "{}", svc.stderr());
-    let profile = files(&svc, "-cpu.pb.gz").remove(0);
+    assert!(wait_until(WAIT, || !files_ending(&svc.dir, "-cpu.pb.gz").is_empty()), "{}", svc.stderr());
+    let profile = files_ending(&svc.dir, "-cpu.pb.gz").remove(0);
     let tags = Command::new("go").args(["tool", "pprof", "-tags"]).arg(&profile).output().unwrap();
     let tags = String::from_utf8_lossy(&tags.stdout);
     let scope = &tags[tags.find(" scope:").expect(&tags)..];
@@ -82,10 +74,10 @@ fn spans_open_past_slow_spans_write_one_event_each_with_their_fields() {
         &[("HOTPROF_RATE_BURST", "20")],
     );
     // heron_request, lookup_nest and hot_span stay open: one event each, however long.
-    assert!(wait_until(WAIT, || files(&svc, "-slowcall.txt").len() >= 3), "{}", svc.stderr());
+    assert!(wait_until(WAIT, || files_ending(&svc.dir, "-slowcall.txt").len() >= 3), "{}", svc.stderr());
     std::thread::sleep(Duration::from_millis(600));
     let events: Vec<String> =
-        files(&svc, "-slowcall.txt").iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+        files_ending(&svc.dir, "-slowcall.txt").iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
     assert_eq!(events.len(), 3, "{events:#?}");
     let request =
         events.iter().find(|e| e.contains("scope: heron_request\n")).expect("heron_request's event");

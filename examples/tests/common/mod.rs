@@ -132,13 +132,14 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// Final-named thread dumps in `dir`, sorted by name (which sorts by time).
 pub fn dumps(dir: &Path) -> Vec<PathBuf> {
+    files_ending(dir, "-threads.txt")
+}
+
+/// Files in `dir` whose names end with `suffix` (`-cpu.pb.gz`), sorted by
+/// name (which sorts hotprof's files by time).
+pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.to_str().is_some_and(|s| s.ends_with("-threads.txt")))
-                .collect()
-        })
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(suffix)).collect())
         .unwrap_or_default();
     v.sort();
     v
