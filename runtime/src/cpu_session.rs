@@ -173,6 +173,9 @@ fn labels(key: &StackKey, samples: &Samples, mode: Mode) -> Vec<(&'static str, S
     if let Some(scope) = scope::scope_name(key.node) {
         labels.push(("scope", scope.to_string()));
     }
+    if let Some(dye) = crate::dye::name(key.dye) {
+        labels.push(("dye", dye.to_string()));
+    }
     if mode == Mode::Wall {
         labels.push(("state", if key.running { "running" } else { "sleeping" }.to_string()));
     }

@@ -148,6 +148,8 @@ pub struct Stats {
     pub breaker_trips: u64,
     /// SIGUSR1s that arrived while a dump was running and were merged into it.
     pub merged_signals: u64,
+    /// Dye tags and headers ignored because they were empty or not visible ASCII.
+    pub dye_values_ignored: u64,
 }
 
 #[derive(Debug)]
@@ -265,6 +267,7 @@ impl Guard {
             breaker_open,
             breaker_trips,
             merged_signals: 0,
+            dye_values_ignored: 0,
         }
     }
 

@@ -68,6 +68,7 @@ fn start_core(args: &MacroArgs, app: AppInfo) {
     // Before the switch: no sample may be taken at another rate.
     heap::set_rate(config.heap_rate);
     switch::set(config.enabled);
+    switch::set_scope_capture(config.scopes);
     notices::set_quiet(config.quiet);
     let capture = CAPTURE.get_or_init(|| Capture::new(config, app));
     match capture.output.prepare() {

@@ -14,6 +14,7 @@ mod attach;
 mod capture;
 mod config;
 mod cpu_session;
+mod dye;
 mod guard;
 mod heap;
 #[cfg(feature = "http")]
@@ -42,6 +43,9 @@ pub use hotprof_macros::{main, profile};
 pub use capture::DumpError;
 pub use config::VARIABLES;
 pub use cpu_session::{CpuError, CpuProfile};
+#[cfg(feature = "http")]
+pub use dye::{DyeLayer, DyeService};
+pub use dye::{Dyed, MAX_TAG_LEN, current_dye, dyed};
 pub use guard::{KindStats, Refusal, Refused, Stats};
 pub use heap::{HeapError, HeapProfile, SampledAlloc};
 #[cfg(feature = "http")]
@@ -49,7 +53,7 @@ pub use http::router;
 pub use output::OutputError;
 pub use scope::{SlowCall, on_slow_call};
 pub use stacks::{ModuleOffset, SourceFrame, StackFrame, ThreadDump, ThreadInfo, ThreadStatus};
-pub use switch::{disable, enable, is_enabled};
+pub use switch::{ScopeCapture, disable, enable, is_enabled, scope_capture, set_scope_capture};
 
 /// Dumps every thread of the process, like `SIGUSR1` does, and returns the dump
 /// instead of writing it. Subject to the switch and the rate limit.

@@ -293,12 +293,13 @@ fn info(capture: &Capture) -> String {
     let uptime = SystemTime::now().duration_since(app.started).unwrap_or_default().as_secs();
     let last = capture.last_dump().map_or_else(|| "never".to_string(), meta::rfc3339);
     format!(
-        "app: {}\nversion: {}\npid: {}\nstarted: {}\nuptime: {uptime}\ncapture: {}\nlast dump: {last}\nfolder: {}\n",
+        "app: {}\nversion: {}\npid: {}\nstarted: {}\nuptime: {uptime}\ncapture: {}\nscopes: {}\nlast dump: {last}\nfolder: {}\n",
         app.name,
         app.version,
         app.pid,
         meta::rfc3339(app.started),
         if switch::is_enabled() { "on" } else { "off" },
+        switch::scope_capture().word(),
         capture.output.dir.display()
     )
 }
@@ -306,11 +307,12 @@ fn info(capture: &Capture) -> String {
 fn stats(capture: &Capture) -> String {
     let s = capture.stats();
     let mut out = format!(
-        "capture: {}\nbreaker open: {}\nbreaker trips: {}\nmerged signals: {}\n",
+        "capture: {}\nbreaker open: {}\nbreaker trips: {}\nmerged signals: {}\ndye values ignored: {}\n",
         if switch::is_enabled() { "on" } else { "off" },
         s.breaker_open,
         s.breaker_trips,
-        s.merged_signals
+        s.merged_signals,
+        s.dye_values_ignored
     );
     for (kind, k) in &s.kinds {
         out.push_str(&format!(

@@ -189,6 +189,7 @@ impl Capture {
     pub(crate) fn stats(&self) -> Stats {
         let mut stats = lock(&self.guard).0.snapshot(Instant::now());
         stats.merged_signals = self.merged.load(Ordering::Relaxed);
+        stats.dye_values_ignored = crate::dye::IGNORED.load(Ordering::Relaxed);
         stats
     }
 

@@ -17,12 +17,11 @@ impl Capture {
                 // The call is still slow right now: profile the window that follows.
                 let reason =
                     format!("slow call {} running for {:.3}s", event.scope, event.elapsed.as_secs_f64());
-                let _ = self.spawn_window(
-                    crate::sampler::Mode::Cpu,
-                    Trigger::Threshold,
-                    reason,
-                    vec![("slow_scope".into(), event.scope.into())],
-                );
+                let mut comments = vec![("slow_scope".into(), event.scope.into())];
+                if let Some(dye) = event.dye {
+                    comments.push(("slow_dye".into(), dye.into()));
+                }
+                let _ = self.spawn_window(crate::sampler::Mode::Cpu, Trigger::Threshold, reason, comments);
             }
             let text = self.slow_call_text(&event);
             match self.output.write("slowcall", "txt", text.as_bytes()) {
@@ -59,6 +58,9 @@ impl Capture {
         text.push_str(&format!("thread: {}\n", event.thread));
         if let Some(task) = event.task {
             text.push_str(&format!("task: {task}\n"));
+        }
+        if let Some(dye) = event.dye {
+            text.push_str(&format!("dye: {dye}\n"));
         }
         text.push_str("\nlogical stack (innermost first):\n");
         for name in &event.stack {

@@ -25,6 +25,8 @@ use crate::guard::GuardConfig;
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub enabled: bool,
+    /// Which traffic scopes are recorded for.
+    pub scopes: crate::switch::ScopeCapture,
     pub dir: PathBuf,
     pub dump_timeout: Duration,
     pub cpu_window: Duration,
@@ -65,6 +67,7 @@ impl Config {
             dump_timeout: vars::DUMP_TIMEOUT.get(env, l),
             cpu_window: vars::CPU_SECONDS.get(env, l),
             cpu_hz: vars::CPU_HZ.get(env, l),
+            scopes: vars::SCOPES.get(env, l),
             slow_cpu: vars::SLOW_CPU.get(env, l),
             sigusr2: vars::SIGUSR2.get(env, l),
             heap_rate: vars::HEAP_RATE.get(env, l),

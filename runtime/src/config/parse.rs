@@ -39,6 +39,12 @@ pub(crate) fn on_off(v: &str) -> Option<bool> {
     }
 }
 
+/// `HOTPROF_SCOPES`: `all` or `dyed`.
+pub(crate) fn scopes(v: &str) -> Option<crate::switch::ScopeCapture> {
+    use crate::switch::ScopeCapture;
+    [ScopeCapture::All, ScopeCapture::Dyed].into_iter().find(|s| s.word().eq_ignore_ascii_case(v))
+}
+
 /// What `SIGUSR2` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sigusr2 {

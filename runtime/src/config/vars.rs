@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::parse::{self, Listen, Sigusr2, UnwinderChoice};
 use super::var::{UNSET, Var};
+use crate::switch::ScopeCapture;
 
 const ON_OFF: &str = "one of on, off, true, false, 1, 0, yes, no";
 const DURATION: &str = "a duration above 0: seconds (3) or with a unit (250ms, 2s, 1m)";
@@ -61,6 +62,9 @@ variables! {
         "CPU samples per second (1 to 1000)";
     SLOW_CPU: bool = "HOTPROF_SLOW_CPU", "off", parse::on_off, ON_OFF,
         "on: a call still running past its threshold starts a CPU profile";
+    SCOPES: ScopeCapture = "HOTPROF_SCOPES", "all", parse::scopes, "one of all, dyed",
+        "which traffic #[hotprof::profile] scopes and tracing spans are recorded for: all, or dyed \
+         (only traffic dyed with hotprof::dyed or hotprof::DyeLayer)";
     SIGUSR2: Sigusr2 = "HOTPROF_SIGUSR2", "cpu", parse::profile_kind, "one of cpu, wall, heap",
         "what SIGUSR2 profiles: cpu|wall (a window of HOTPROF_CPU_SECONDS) or heap (at once)";
     HEAP_RATE: u64 = "HOTPROF_HEAP_RATE", "512KiB", parse::heap_rate,

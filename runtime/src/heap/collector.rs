@@ -29,11 +29,12 @@ const IDLE_EVERY: Duration = Duration::from_millis(100);
 const BURST: usize = 256;
 
 /// Where and on what a sample was taken: its frames (innermost first, the
-/// first an exact pc), its scope and its thread.
+/// first an exact pc), its scope, its dye and its thread.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct StackKey {
     pub frames: Vec<usize>,
     pub node: u32,
+    pub dye: u32,
     pub thread: String,
 }
 
@@ -79,7 +80,7 @@ impl Tallies {
         });
         for (meta, frames) in ready {
             let thread = self.thread_name(meta.tid);
-            let id = self.intern(StackKey { frames, node: meta.node, thread });
+            let id = self.intern(StackKey { frames, node: meta.node, dye: meta.dye, thread });
             self.count(id, meta.size);
             if meta.entry != u32::MAX {
                 live::resolve(meta.entry, meta.seq, id);

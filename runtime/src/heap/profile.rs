@@ -147,6 +147,9 @@ fn name_stacks(snap: &Snapshot, symbolizer: &mut Symbolizer) -> HashMap<Origin, 
             if let Some(scope) = scope::scope_name(key.node) {
                 labels.push(("scope", scope.to_string()));
             }
+            if let Some(dye) = crate::dye::name(key.dye) {
+                labels.push(("dye", dye.to_string()));
+            }
             (Origin::Stack(**id), Named { labels, frames: without_allocator(frames) })
         })
         .collect();

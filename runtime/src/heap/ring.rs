@@ -42,6 +42,8 @@ pub(super) struct Meta {
     pub tid: i32,
     /// Innermost `#[hotprof::profile]` scope's stack node.
     pub node: u32,
+    /// The dye of the traffic the thread ran (`crate::dye`), 0 for none.
+    pub dye: u32,
     /// The live-table entry, or `u32::MAX` for none.
     pub entry: u32,
     pub seq: u64,
@@ -52,6 +54,7 @@ struct Slot {
     state: AtomicU32,
     tid: AtomicI32,
     node: AtomicU32,
+    dye: AtomicU32,
     entry: AtomicU32,
     seq: AtomicU64,
     size: AtomicUsize,
@@ -67,6 +70,7 @@ const NEW_SLOT: Slot = Slot {
     state: AtomicU32::new(FREE),
     tid: AtomicI32::new(0),
     node: AtomicU32::new(0),
+    dye: AtomicU32::new(0),
     entry: AtomicU32::new(0),
     seq: AtomicU64::new(0),
     size: AtomicUsize::new(0),
@@ -98,6 +102,7 @@ pub(super) fn capture(meta: Meta, bounds: Option<(usize, usize)>) -> bool {
     };
     slot.tid.store(meta.tid, Ordering::Relaxed);
     slot.node.store(meta.node, Ordering::Relaxed);
+    slot.dye.store(meta.dye, Ordering::Relaxed);
     slot.entry.store(meta.entry, Ordering::Relaxed);
     slot.seq.store(meta.seq, Ordering::Relaxed);
     slot.size.store(meta.size, Ordering::Relaxed);
@@ -150,6 +155,7 @@ pub(super) fn drain(mut f: impl FnMut(Ready<'_>)) -> usize {
             meta: Meta {
                 tid: s.tid.load(Ordering::Relaxed),
                 node: s.node.load(Ordering::Relaxed),
+                dye: s.dye.load(Ordering::Relaxed),
                 entry: s.entry.load(Ordering::Relaxed),
                 seq: s.seq.load(Ordering::Relaxed),
                 size: s.size.load(Ordering::Relaxed),

@@ -109,6 +109,7 @@ fn record(ptr: usize, size: usize) {
     let meta = ring::Meta {
         tid: sys::gettid(),
         node: scope::innermost_node(),
+        dye: crate::dye::current_id(),
         entry: entry.unwrap_or(u32::MAX),
         seq,
         size,

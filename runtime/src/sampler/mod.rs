@@ -40,12 +40,13 @@ pub(crate) enum Mode {
 }
 
 /// A sampled stack of one thread: the interrupted pc then return
-/// addresses, its innermost scope's node, and (wall) whether it ran.
+/// addresses, its innermost scope's node, its dye, and (wall) whether it ran.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct StackKey {
     pub tid: i32,
     pub frames: Vec<usize>,
     pub node: u32,
+    pub dye: u32,
     pub running: bool,
 }
 
@@ -256,7 +257,7 @@ impl Session {
         ring::drain(self.generation, |s| {
             let copy = stacks::StackCopy { start: s.regs.sp, bytes: s.stack };
             let frames = unwinders.dwarf(s.regs, copy, MAX_FRAMES).frames;
-            let key = StackKey { tid: s.tid, frames, node: s.node, running: true };
+            let key = StackKey { tid: s.tid, frames, node: s.node, dye: s.dye, running: true };
             if wall {
                 last.insert(s.tid, key.clone());
             }

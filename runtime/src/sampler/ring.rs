@@ -1,5 +1,5 @@
 //! The ring a sample handler writes into: the interrupted thread's
-//! registers, its innermost scope and a copy of its stack, taken on its
+//! registers, its innermost scope, its dye and a copy of its stack, taken on its
 //! alternate signal stack with no allocation and no lock.
 //!
 //! Protocol (one `state` word per slot: session generation in the high half,
@@ -40,6 +40,7 @@ struct Slot {
     fp: AtomicUsize,
     lr: AtomicUsize,
     node: AtomicU32,
+    dye: AtomicU32,
     len: AtomicUsize,
 }
 
@@ -67,6 +68,7 @@ fn ring() -> Option<&'static Ring> {
                 fp: AtomicUsize::new(0),
                 lr: AtomicUsize::new(0),
                 node: AtomicU32::new(0),
+                dye: AtomicU32::new(0),
                 len: AtomicUsize::new(0),
             })
             .collect();
@@ -114,6 +116,8 @@ pub(crate) struct Sample<'a> {
     pub regs: Registers,
     /// The innermost `#[hotprof::profile]` scope's stack node (or the root).
     pub node: u32,
+    /// The dye of the traffic the thread ran (`crate::dye`), 0 for none.
+    pub dye: u32,
     /// The stack copy, from `regs.sp` up.
     pub stack: &'a [u8],
 }
@@ -136,6 +140,7 @@ pub(crate) fn drain(generation: u32, mut f: impl FnMut(Sample<'_>)) {
                 lr: s.lr.load(Ordering::Relaxed),
             },
             node: s.node.load(Ordering::Relaxed),
+            dye: s.dye.load(Ordering::Relaxed),
             stack,
         });
         s.state.store(word(generation, FREE), Ordering::Release);
@@ -172,6 +177,7 @@ fn record(i: Interrupted) {
     s.fp.store(i.regs.fp, Ordering::Relaxed);
     s.lr.store(i.regs.lr, Ordering::Relaxed);
     s.node.store(crate::scope::innermost_node(), Ordering::Relaxed);
+    s.dye.store(crate::dye::current_id(), Ordering::Relaxed);
     let len = ring.stacks.fill_from(at * WINDOW, WINDOW, i.regs.sp);
     s.len.store(len, Ordering::Relaxed);
     s.state.store(word(generation, READY), Ordering::Release);

@@ -14,7 +14,7 @@ mod slow;
 #[cfg(feature = "tracing")]
 pub(crate) mod spans;
 mod tasks;
-mod threads;
+pub(crate) mod threads;
 pub(crate) mod ticker;
 
 use std::future::Future;
@@ -85,15 +85,24 @@ impl Scope {
 
     /// After a call ended: a slow-call event if it crossed the threshold and was not reported yet.
     #[inline]
-    fn check_threshold(&'static self, node: u32, start_ns: u64, flagged: bool, tid: i32, task: Option<u64>) {
+    fn check_threshold(&'static self, node: u32, start_ns: u64, flagged: bool, who: Holder) {
         if self.threshold_ns == 0 || flagged {
             return;
         }
         let elapsed = clock::precise_ns().saturating_sub(start_ns);
         if elapsed >= self.threshold_ns {
-            slow::report(node, elapsed, false, tid, task);
+            slow::report(node, elapsed, false, who.tid, who.task, who.dye);
         }
     }
+}
+
+/// Who ran a call, for its slow-call event: the thread (for a task, the
+/// thread that polled it last), the task, and the dye of its traffic.
+#[derive(Debug, Clone, Copy)]
+struct Holder {
+    tid: i32,
+    task: Option<u64>,
+    dye: u32,
 }
 
 /// Marks a sync call as active until dropped.
@@ -106,7 +115,7 @@ pub struct ScopeGuard {
 /// Enters `scope` on the current thread.
 #[inline]
 pub fn enter(scope: &'static Scope) -> ScopeGuard {
-    if !switch::is_enabled() {
+    if !switch::scopes_here() {
         return ScopeGuard { entered: None };
     }
     enter_on(scope)
@@ -135,11 +144,14 @@ fn enter_on(scope: &'static Scope) -> ScopeGuard {
 /// the span for its fields.
 #[cfg(feature = "tracing")]
 pub(crate) fn enter_span(id: u64) {
-    if !switch::is_enabled() {
+    if !switch::scopes_here() {
         return;
     }
     let Some(t) = threads::local() else { return };
-    let Some((scope, since)) = spans::enter(id, t.tid.load(Ordering::Relaxed)) else { return };
+    let Some((scope, since)) = spans::enter(id, t.tid.load(Ordering::Relaxed), t.dye.load(Ordering::Relaxed))
+    else {
+        return;
+    };
     let guard = enter_on(scope);
     if let Some((t, depth)) = guard.entered
         && let Some(frame) = t.stack.frames.get(depth as usize)
@@ -193,8 +205,8 @@ fn leave(t: &'static threads::ThreadFrames, depth: u32) {
         && let Some(scope) = nodes::scope(node)
     {
         let flagged = frame.flagged.load(Ordering::Relaxed);
-        let tid = t.tid.load(Ordering::Relaxed);
-        scope.check_threshold(node, frame.start_ns.load(Ordering::Relaxed), flagged, tid, None);
+        let who = Holder { tid: t.tid.load(Ordering::Relaxed), task: None, dye: t.dye.load(Ordering::Relaxed) };
+        scope.check_threshold(node, frame.start_ns.load(Ordering::Relaxed), flagged, who);
     }
 }
 
@@ -224,9 +236,9 @@ fn pop(t: &'static threads::ThreadFrames, depth: u32) -> Option<(u32, &'static f
 /// Wraps a future so that its scope is recorded while it is alive.
 #[inline]
 pub fn instrument<F: Future>(scope: &'static Scope, future: F) -> Instrumented<F> {
-    // Capture off at the call: the future stays untracked for its whole life.
-    let link = if switch::is_enabled() { Link::Fresh } else { Link::Untracked };
-    Instrumented { future, scope, link }
+    // Whether it is recorded is decided at its first poll, which may come
+    // inside dyed traffic when the call did not.
+    Instrumented { future, scope, link: Link::Fresh }
 }
 
 /// Where an instrumented future sits in its task's record.
@@ -292,7 +304,7 @@ const NOT_ROOT: u32 = u32::MAX;
 
 /// First poll: join the task being polled (nested) or take a record (root).
 fn start(scope: &'static Scope) -> Link {
-    if !switch::is_enabled() {
+    if !switch::scopes_here() {
         return Link::Untracked;
     }
     let (rec, root) = match tasks::current() {
@@ -331,7 +343,12 @@ fn finish(link: &mut Link, completed: bool) {
         if let Some(scope) = nodes::scope(node) {
             let (start, flagged) =
                 (frame.start_ns.load(Ordering::Relaxed), frame.flagged.load(Ordering::Relaxed));
-            scope.check_threshold(node, start, flagged, rec.last_tid.load(Ordering::Relaxed), Some(serial));
+            let who = Holder {
+                tid: rec.last_tid.load(Ordering::Relaxed),
+                task: Some(serial),
+                dye: rec.dye.load(Ordering::Relaxed),
+            };
+            scope.check_threshold(node, start, flagged, who);
         }
     }
     frame.node.store(nodes::ROOT, Ordering::Relaxed);

@@ -12,11 +12,22 @@ use super::{clock, nodes, tasks, threads};
 /// Most tasks listed one by one; the grouped section always covers all.
 pub(crate) const MAX_LISTED_TASKS: usize = 10_000;
 
-/// Who holds a logical stack.
+/// A group of the debug=1 section: tasks or threads, the dye, the stack's nodes.
+type GroupKey = (bool, u32, Vec<u32>);
+
+/// Who holds a logical stack, and the dye of its traffic (0 for none).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Holder {
-    Thread { tid: i32 },
-    Task { serial: u64, last_tid: i32 },
+    Thread { tid: i32, dye: u32 },
+    Task { serial: u64, last_tid: i32, dye: u32 },
+}
+
+impl Holder {
+    fn dye(&self) -> u32 {
+        match self {
+            Holder::Thread { dye, .. } | Holder::Task { dye, .. } => *dye,
+        }
+    }
 }
 
 /// A copy of every logical stack at one instant.
@@ -33,7 +44,8 @@ pub(crate) fn snapshot() -> Snapshot {
     for t in threads::all().into_iter().filter(|t| t.is_live()) {
         let frames = t.stack.snapshot();
         if !frames.is_empty() {
-            stacks.push((Holder::Thread { tid: t.tid.load(Ordering::Relaxed) }, frames));
+            let holder = Holder::Thread { tid: t.tid.load(Ordering::Relaxed), dye: t.dye.load(Ordering::Relaxed) };
+            stacks.push((holder, frames));
         }
     }
     for rec in tasks::in_use() {
@@ -42,6 +54,7 @@ pub(crate) fn snapshot() -> Snapshot {
             let holder = Holder::Task {
                 serial: rec.serial.load(Ordering::Relaxed),
                 last_tid: rec.last_tid.load(Ordering::Relaxed),
+                dye: rec.dye.load(Ordering::Relaxed),
             };
             stacks.push((holder, frames));
         }
@@ -81,17 +94,19 @@ impl Snapshot {
 
     /// debug=1: one entry per distinct stack, biggest groups first.
     fn render_grouped(&self, out: &mut String) {
-        let mut groups: BTreeMap<(bool, Vec<u32>), Vec<&[FrameView]>> = BTreeMap::new();
+        let mut groups: BTreeMap<GroupKey, Vec<&[FrameView]>> = BTreeMap::new();
         for (holder, frames) in &self.stacks {
-            let key = (matches!(holder, Holder::Task { .. }), frames.iter().map(|f| f.node).collect());
+            let is_task = matches!(holder, Holder::Task { .. });
+            let key = (is_task, holder.dye(), frames.iter().map(|f| f.node).collect());
             groups.entry(key).or_default().push(frames);
         }
         let mut groups: Vec<_> = groups.into_iter().collect();
         groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
         let _ = writeln!(out, "\ngrouped (like goroutine?debug=1):");
-        for ((is_task, _), members) in groups {
+        for ((is_task, dye, _), members) in groups {
             let kind = if is_task { "tasks" } else { "threads" };
             let _ = writeln!(out, "\n{} {kind} @", members.len());
+            write_dye(out, dye);
             let Some(first) = members.first() else { continue };
             for (depth, f) in first.iter().enumerate().rev() {
                 let longest =
@@ -108,11 +123,11 @@ impl Snapshot {
         let mut skipped = 0;
         for (holder, frames) in &self.stacks {
             match holder {
-                Holder::Thread { tid } => {
+                Holder::Thread { tid, .. } => {
                     let name = names.get(tid).map_or("?", String::as_str);
                     let _ = writeln!(out, "\nthread {tid} \"{name}\":");
                 }
-                Holder::Task { serial, last_tid } => {
+                Holder::Task { serial, last_tid, .. } => {
                     if listed_tasks == MAX_LISTED_TASKS {
                         skipped += 1;
                         continue;
@@ -121,6 +136,7 @@ impl Snapshot {
                     let _ = writeln!(out, "\ntask {serial} [last polled on thread {last_tid}]:");
                 }
             }
+            write_dye(out, holder.dye());
             for f in frames.iter().rev() {
                 let _ = writeln!(out, "{}, elapsed {:.3}s", frame_label(f), self.elapsed(f));
                 if let Some(scope) = nodes::scope(f.node) {
@@ -152,9 +168,16 @@ fn parked_spans() -> Vec<(Holder, Vec<FrameView>)> {
                 FrameView { node, start_ns, span, frame: &UNOWNED }
             })
             .collect();
-        out.push((Holder::Task { serial: p.id, last_tid: p.last_tid }, frames));
+        out.push((Holder::Task { serial: p.id, last_tid: p.last_tid, dye: p.dye }, frames));
     }
     out
+}
+
+/// Go's `# labels: {"dye":"canary"}` line, for a stack in dyed traffic.
+fn write_dye(out: &mut String, dye: u32) {
+    if let Some(tag) = crate::dye::name(dye) {
+        let _ = writeln!(out, "{}", crate::labels::line(&[("dye", tag)]));
+    }
 }
 
 /// A frame's scope, with the fields of the `tracing` span it stands for:

@@ -21,6 +21,8 @@ struct Raw {
     task: Option<u64>,
     /// The `tracing` span it is, or 0.
     span: u64,
+    /// The dye of its traffic, or 0.
+    dye: u32,
 }
 
 static QUEUE: OnceLock<ArrayQueue<Raw>> = OnceLock::new();
@@ -32,14 +34,14 @@ fn queue() -> &'static ArrayQueue<Raw> {
 }
 
 /// Queues an event. Called on the slow call's own path: bounded and lock-free.
-pub(crate) fn report(node: u32, elapsed_ns: u64, running: bool, tid: i32, task: Option<u64>) {
-    push(Raw { node, elapsed_ns, running, tid, task, span: 0 });
+pub(crate) fn report(node: u32, elapsed_ns: u64, running: bool, tid: i32, task: Option<u64>, dye: u32) {
+    push(Raw { node, elapsed_ns, running, tid, task, span: 0, dye });
 }
 
 /// Queues an event for `tracing` span `span` (its id is its task number).
 #[cfg(feature = "tracing")]
-pub(crate) fn report_span(node: u32, elapsed_ns: u64, running: bool, tid: i32, span: u64) {
-    push(Raw { node, elapsed_ns, running, tid, task: Some(span), span });
+pub(crate) fn report_span(node: u32, elapsed_ns: u64, running: bool, tid: i32, span: u64, dye: u32) {
+    push(Raw { node, elapsed_ns, running, tid, task: Some(span), span, dye });
 }
 
 fn push(raw: Raw) {
@@ -68,6 +70,8 @@ pub struct SlowCall {
     pub stack: Vec<&'static str>,
     /// For a `tracing` span: its recorded fields (`id=7 client="osprey"`).
     pub fields: Option<String>,
+    /// The dye of the traffic it ran in ([`crate::dyed`]), if any.
+    pub dye: Option<&'static str>,
 }
 
 /// Drains queued events, resolved to names.
@@ -85,6 +89,7 @@ pub(crate) fn take_slow_calls() -> Vec<SlowCall> {
                 task: r.task,
                 stack: path.iter().map(|s| s.name()).collect(),
                 fields: span_fields(r.span),
+                dye: crate::dye::name(r.dye),
             }
         })
         .collect()

@@ -58,12 +58,13 @@ fn scope(n: u32) -> Option<&'static Scope> {
     SCOPES.get(n as usize)?.get().copied()
 }
 
-/// Span `id` is entered on thread `tid`: its scope, if it is tracked, and
+/// Span `id` is entered on thread `tid`, in traffic dyed `dye`: its scope, if it is tracked, and
 /// when it was first entered (a span's frames count its time from then).
 #[inline]
-pub(crate) fn enter(id: u64, tid: i32) -> Option<(&'static Scope, u64)> {
+pub(crate) fn enter(id: u64, tid: i32, dye: u32) -> Option<(&'static Scope, u64)> {
     let at = LIVE.find(id)?;
     LIVE.tid[at].store(tid, Ordering::Relaxed);
+    LIVE.dye[at].store(dye, Ordering::Relaxed);
     if LIVE.state[at].load(Ordering::Relaxed) == NEVER_ENTERED {
         LIVE.since[at].store(clock::precise_ns(), Ordering::Relaxed);
     }
@@ -110,7 +111,7 @@ pub(crate) fn close(id: u64) {
             if let Some(fields) = fields {
                 closed_fields().lock().unwrap_or_else(|p| p.into_inner()).insert(id, fields);
             }
-            slow::report_span(chain_node(at), elapsed, false, LIVE.tid[at].load(Ordering::Relaxed), id);
+            slow::report_span(chain_node(at), elapsed, false, LIVE.tid[at].load(Ordering::Relaxed), id, dye(at));
         }
     }
     LIVE.remove(id);
@@ -126,6 +127,11 @@ fn slow_now(at: usize, elapsed: u64) -> bool {
         && threshold > 0
         && elapsed >= threshold
         && LIVE.reported[at].compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+}
+
+/// The dye of the traffic that last entered the span at `at`.
+fn dye(at: usize) -> u32 {
+    LIVE.dye[at].load(Ordering::Relaxed)
 }
 
 /// The stack node of the span at `at` under its parent spans.
@@ -151,7 +157,7 @@ pub(crate) fn flag_slow(now_ns: u64) {
         }
         let elapsed = now_ns.saturating_sub(LIVE.since[at].load(Ordering::Relaxed));
         if slow_now(at, elapsed) {
-            slow::report_span(chain_node(at), elapsed, true, LIVE.tid[at].load(Ordering::Relaxed), id);
+            slow::report_span(chain_node(at), elapsed, true, LIVE.tid[at].load(Ordering::Relaxed), id, dye(at));
         }
     }
 }
@@ -177,6 +183,7 @@ pub(crate) fn fields(id: u64) -> Option<String> {
 pub(crate) struct Parked {
     pub id: u64,
     pub last_tid: i32,
+    pub dye: u32,
     pub chain: Vec<(&'static Scope, u64, u64)>,
 }
 
@@ -188,6 +195,7 @@ pub(crate) fn parked() -> Vec<Parked> {
         state: u32,
         since: u64,
         tid: i32,
+        dye: u32,
     }
     let mut live: HashMap<u64, Seen> = HashMap::new();
     for at in 0..LIVE.keys.len() {
@@ -202,6 +210,7 @@ pub(crate) fn parked() -> Vec<Parked> {
             state: LIVE.state[at].load(Ordering::Acquire),
             since: LIVE.since[at].load(Ordering::Relaxed),
             tid: LIVE.tid[at].load(Ordering::Relaxed),
+            dye: dye(at),
         };
         live.insert(id, seen);
     }
@@ -215,7 +224,7 @@ pub(crate) fn parked() -> Vec<Parked> {
             parent = p.parent;
         }
         chain.reverse();
-        out.push(Parked { id, last_tid: s.tid, chain });
+        out.push(Parked { id, last_tid: s.tid, dye: s.dye, chain });
     }
     out
 }
@@ -237,6 +246,8 @@ struct Table<const N: usize> {
     state: [AtomicU32; N],
     since: [AtomicU64; N],
     tid: [AtomicI32; N],
+    /// The dye of the traffic that entered it last.
+    dye: [AtomicU32; N],
     /// A slow-call event was reported for it.
     reported: [AtomicU32; N],
 }
@@ -255,6 +266,7 @@ impl<const N: usize> Table<N> {
             state: [const { AtomicU32::new(NEVER_ENTERED) }; N],
             since: [const { AtomicU64::new(0) }; N],
             tid: [const { AtomicI32::new(0) }; N],
+            dye: [const { AtomicU32::new(0) }; N],
             reported: [const { AtomicU32::new(0) }; N],
         }
     }
@@ -275,6 +287,7 @@ impl<const N: usize> Table<N> {
                 self.extra[at].store(extra, Ordering::Relaxed);
                 self.state[at].store(NEVER_ENTERED, Ordering::Relaxed);
                 self.since[at].store(0, Ordering::Relaxed);
+                self.dye[at].store(0, Ordering::Relaxed);
                 self.reported[at].store(0, Ordering::Relaxed);
                 self.keys[at].store(key, Ordering::Release);
                 return;
@@ -356,7 +369,7 @@ mod tests {
         open(502, inner, 501, String::new());
         open(503, never, 501, String::new());
         for id in [501, 502] {
-            assert!(enter(id, 9).is_some());
+            assert!(enter(id, 9, 0).is_some());
         }
         let mine = || parked().into_iter().filter(|p| (501..=503).contains(&p.id)).collect::<Vec<_>>();
         assert!(mine().is_empty(), "entered spans are running, not parked");
@@ -367,7 +380,7 @@ mod tests {
         let names: Vec<&str> = parked[0].chain.iter().map(|(s, _, _)| s.name()).collect();
         assert_eq!(names, ["parked_handler", "wait_for_data"]);
         assert_eq!(parked[0].last_tid, 9);
-        assert!(enter(502, 9).is_some());
+        assert!(enter(502, 9, 0).is_some());
         assert_eq!(mine().len(), 1, "polled again, the inner span runs; the outer stays parked");
         for id in [501, 502, 503] {
             close(id);
@@ -379,7 +392,7 @@ mod tests {
     fn a_slow_span_reports_once_at_close_with_its_fields() {
         let n = callsite(0x0a11_0010, || Scope::new("slow_close", "x.rs", 50, 1_000)).unwrap();
         open(601, n, 0, "id=3".into());
-        assert!(enter(601, 5).is_some());
+        assert!(enter(601, 5, 0).is_some());
         exit(601, 5);
         std::thread::sleep(std::time::Duration::from_millis(2));
         close(601);

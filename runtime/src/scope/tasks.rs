@@ -25,6 +25,8 @@ pub(crate) struct TaskRecord {
     pub serial: AtomicU64,
     /// Thread that polled it last.
     pub last_tid: AtomicI32,
+    /// The dye of the traffic that started it, 0 for none.
+    pub dye: AtomicU32,
     pub stack: FrameStack<TASK_DEPTH>,
     next_free: AtomicU32,
 }
@@ -35,6 +37,7 @@ impl TaskRecord {
             in_use: AtomicBool::new(false),
             serial: AtomicU64::new(0),
             last_tid: AtomicI32::new(0),
+            dye: AtomicU32::new(0),
             stack: FrameStack::new(),
             next_free: AtomicU32::new(0),
         }
@@ -112,6 +115,7 @@ pub(crate) fn acquire() -> Option<(u32, &'static TaskRecord)> {
     let rec = record(index)?;
     let serial = thread.map_or_else(threads::global_serial, |t| t.next_serial());
     rec.serial.store(serial, Ordering::Relaxed);
+    rec.dye.store(thread.map_or(0, |t| t.dye.load(Ordering::Relaxed)), Ordering::Relaxed);
     rec.stack.depth.store(0, Ordering::Relaxed);
     rec.in_use.store(true, Ordering::Release);
     Some((index, rec))

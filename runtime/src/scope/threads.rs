@@ -78,6 +78,9 @@ pub(crate) struct ThreadFrames {
     /// the block it took from the global counter. Owner-thread only.
     next_serial: AtomicU64,
     serial_end: AtomicU64,
+    /// The dye of the traffic the thread runs now (`crate::dye`), 0 for none.
+    /// Owner-thread writes; the sample handler and the dumper read it.
+    pub dye: AtomicU32,
 }
 
 static REGISTRY: Mutex<Vec<&'static ThreadFrames>> = Mutex::new(Vec::new());
@@ -155,6 +158,7 @@ fn acquire() -> &'static ThreadFrames {
                 spare: AtomicU32::new(0),
                 next_serial: AtomicU64::new(0),
                 serial_end: AtomicU64::new(0),
+                dye: AtomicU32::new(0),
             }));
             reg.push(t);
             t
@@ -162,6 +166,7 @@ fn acquire() -> &'static ThreadFrames {
     };
     rec.tid.store(sys::gettid(), Ordering::Relaxed);
     rec.stack.depth.store(0, Ordering::Release);
+    rec.dye.store(0, Ordering::Relaxed);
     rec
 }
 

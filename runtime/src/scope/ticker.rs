@@ -63,7 +63,7 @@ pub(crate) fn stop() {
 
 fn sample(now: u64, interval_ns: u64) {
     let wall = wall();
-    let visit = |frames: &[FrameView], tid: i32, task: Option<u64>| {
+    let visit = |frames: &[FrameView], tid: i32, task: Option<u64>, dye: u32| {
         if let Some(w) = frames.last().and_then(|top| wall.get(top.node as usize)) {
             w.fetch_add(interval_ns, Ordering::Relaxed);
         }
@@ -72,18 +72,19 @@ fn sample(now: u64, interval_ns: u64) {
             let Some(scope) = nodes::scope(f.node) else { continue };
             let elapsed = now.saturating_sub(f.start_ns);
             if scope.threshold_ns() > 0 && elapsed >= scope.threshold_ns() {
-                flag_running(f, elapsed, tid, task);
+                flag_running(f, elapsed, tid, task, dye);
             }
         }
     };
     for t in threads::all().into_iter().filter(|t| t.is_live()) {
-        visit(&t.stack.snapshot(), t.tid.load(Ordering::Relaxed), None);
+        visit(&t.stack.snapshot(), t.tid.load(Ordering::Relaxed), None, t.dye.load(Ordering::Relaxed));
     }
     for rec in tasks::in_use() {
         visit(
             &rec.stack.snapshot(),
             rec.last_tid.load(Ordering::Relaxed),
             Some(rec.serial.load(Ordering::Relaxed)),
+            rec.dye.load(Ordering::Relaxed),
         );
     }
     #[cfg(feature = "tracing")]
@@ -91,10 +92,10 @@ fn sample(now: u64, interval_ns: u64) {
 }
 
 /// Reports a still-running slow call once: the frame's flag marks it done.
-fn flag_running(f: &FrameView, elapsed: u64, tid: i32, task: Option<u64>) {
+fn flag_running(f: &FrameView, elapsed: u64, tid: i32, task: Option<u64>, dye: u32) {
     let same_call = f.frame.node.load(Ordering::Relaxed) == f.node
         && f.frame.start_ns.load(Ordering::Relaxed) == f.start_ns;
     if same_call && !f.frame.flagged.swap(true, Ordering::Relaxed) {
-        slow::report(f.node, elapsed, true, tid, task);
+        slow::report(f.node, elapsed, true, tid, task, dye);
     }
 }
