@@ -236,9 +236,11 @@ fn pop(t: &'static threads::ThreadFrames, depth: u32) -> Option<(u32, &'static f
 /// Wraps a future so that its scope is recorded while it is alive.
 #[inline]
 pub fn instrument<F: Future>(scope: &'static Scope, future: F) -> Instrumented<F> {
-    // Whether it is recorded is decided at its first poll, which may come
-    // inside dyed traffic when the call did not.
-    Instrumented { future, scope, link: Link::Fresh }
+    // Capture off at the call: the future stays untracked for its whole
+    // life. Otherwise its first poll decides (it may come inside dyed
+    // traffic when the call did not).
+    let link = if switch::is_enabled() { Link::Fresh } else { Link::Untracked };
+    Instrumented { future, scope, link }
 }
 
 /// Where an instrumented future sits in its task's record.
