@@ -20,7 +20,8 @@ const WAIT: Duration = Duration::from_secs(30);
 /// The service with scopes recorded for dyed traffic only, and its app's address.
 fn dyed_service(tag: &str) -> (Service, SocketAddr) {
     let dir = fresh_dir(tag);
-    let svc = Service::start_bin(env!("CARGO_BIN_EXE_dyed-service"), &dir, &[], &[("HOTPROF_SCOPES", "dyed")]);
+    let svc =
+        Service::start_bin(env!("CARGO_BIN_EXE_dyed-service"), &dir, &[], &[("HOTPROF_SCOPES", "dyed")]);
     let app = announced_addr(&svc, "dyed-service: app on http://");
     (svc, app)
 }
@@ -30,7 +31,8 @@ fn dyed_get(app: SocketAddr, path: &str, dye: &str) -> Answer {
 }
 
 fn go_pprof(args: &[&str], file: &Path) -> String {
-    let out = Command::new("go").args(["tool", "pprof"]).args(args).arg(file).output().expect("go tool pprof");
+    let out =
+        Command::new("go").args(["tool", "pprof"]).args(args).arg(file).output().expect("go tool pprof");
     assert!(out.status.success(), "go tool pprof {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -97,7 +99,10 @@ fn a_parked_dyed_request_shows_in_a_dump_and_reports_its_slow_call_and_an_undyed
     let events = files_ending(&svc.dir, "-slowcall.txt");
     assert_eq!(events.len(), 1, "only the dyed request's slow call: {events:?}");
     let event = std::fs::read_to_string(&events[0]).unwrap();
-    assert!(event.contains("scope: dyed_service::wait_upstream\n") && event.contains("\ndye: trace-42\n"), "{event}");
+    assert!(
+        event.contains("scope: dyed_service::wait_upstream\n") && event.contains("\ndye: trace-42\n"),
+        "{event}"
+    );
 }
 
 #[test]

@@ -96,6 +96,13 @@ impl FnItem {
         }
     }
 
+    pub(crate) fn sig_mut(&mut self) -> &mut Signature {
+        match self {
+            FnItem::Parsed(item) => &mut item.sig,
+            FnItem::Unparsed(item) => &mut item.sig,
+        }
+    }
+
     /// The span of the body, braces included.
     pub(crate) fn body_span(&self) -> Span {
         match self {

@@ -9,7 +9,7 @@ use syn::{Lifetime, LitStr, ReturnType, Signature, Token, Type, TypeInfer};
 
 use super::args::ProfileArgs;
 use super::item::{self, Shape};
-use super::returns;
+use super::{future_fn, returns};
 use crate::errors::{both, or_untouched};
 
 /// Expands `#[hotprof::profile(args)] item`. On error: the errors, plus the
@@ -33,6 +33,7 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         }
         Shape::Async => {
             let fake_return = fake_return(profiled.sig());
+            let moves = future_fn::desugar(profiled.sig_mut());
             // The async block is spanned at the body, so that rustc's notes
             // about it ("this function should return `Result`") point there.
             // The inner braces are the macro's: were they at the body, rustc
@@ -40,8 +41,8 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             let body_span = profiled.body_span();
             profiled.wrap_body(|body| {
                 let body = quote!({ #body });
-                let future = quote_spanned!(body_span=> async move { #fake_return #body });
-                quote!(::hotprof::__private::instrument(#scope, #future).await)
+                let future = quote_spanned!(body_span=> async move { #moves #fake_return #body });
+                quote!(::hotprof::__private::instrument(#scope, #future))
             })?;
         }
         Shape::ReturnsFuture => {
@@ -184,15 +185,38 @@ mod tests {
         in_order(
             &found,
             &[
-                "async fn checkout (& self , id : u32) -> Result < impl Display , E > {",
+                "fn checkout (& self , id : u32) -> impl :: core :: future :: Future < Output = Result < impl Display , E > > {",
                 ":: hotprof :: __private :: instrument ({",
                 "Scope :: new (\"Cart::checkout\" , :: core :: file ! () , :: core :: line ! () , 0u64) ;",
                 "& __HOTPROF_SCOPE } , async move {",
+                "let _ = & self ;",
+                "let id = id ;",
                 "if false { let __hotprof_fake_return : Result < _ , E > = loop { } ; return __hotprof_fake_return ; }",
                 "{ let cart = self . load (id) . await ? ; Ok (cart) }",
-                "}) . await }",
+                "}) }",
             ],
         )
+    }
+
+    #[test]
+    fn async_fn_arguments_move_into_its_one_future() -> Result<(), String> {
+        let found = expand(
+            quote!(),
+            quote!(
+                async fn f(mut n: u32, (a, b): (u8, u8), _guard: G) {}
+            ),
+        );
+        in_order(
+            &found,
+            &[
+                "fn f (n : u32 , __hotprof_arg1 : (u8 , u8) , _guard : G) -> impl :: core :: future :: Future < Output = () > {",
+                "async move {",
+                "let mut n = n ;",
+                "let (a , b) = __hotprof_arg1 ;",
+                "let _guard = _guard ;",
+            ],
+        )?;
+        lacks(&found, ". await", "one state machine: the future is returned, not awaited")
     }
 
     #[test]

@@ -36,7 +36,9 @@ impl DyeLayer {
         match HeaderName::try_from(name) {
             Ok(header) => DyeLayer { header: Some(header) },
             Err(_) => {
-                notices::error(&format!("DyeLayer::header({name:?}): not a valid header name; nothing is dyed"));
+                notices::error(&format!(
+                    "DyeLayer::header({name:?}): not a valid header name; nothing is dyed"
+                ));
                 DyeLayer { header: None }
             }
         }
@@ -74,7 +76,8 @@ where
         let value = self.header.as_ref().and_then(|h| request.headers().get(h));
         let dye = value.map_or(0, |v| tags::tag_id(v.as_bytes(), "DyeLayer"));
         // What the inner service does before returning its future is dyed too.
-        let future = if dye == 0 { self.inner.call(request) } else { under(dye, || self.inner.call(request)) };
+        let future =
+            if dye == 0 { self.inner.call(request) } else { under(dye, || self.inner.call(request)) };
         Dyed { future, dye, counted: false }
     }
 }

@@ -5,9 +5,9 @@
 //! `HOTPROF_SCOPES=dyed` keeps them off for everything else, and its CPU,
 //! wall and heap samples, slow calls and dump entries carry a `dye` label.
 
-mod tags;
 #[cfg(feature = "http")]
 mod layer;
+mod tags;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -6,8 +6,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::notices::{self, RefusalLog};
@@ -108,7 +108,11 @@ fn ignored(bad: Bad, from: &str) {
             Bad::Empty => "empty",
             Bad::NotVisibleAscii => "not visible ASCII",
         };
-        let more = if before > 0 { format!(" ({before} more ignored since the last notice)") } else { String::new() };
+        let more = if before > 0 {
+            format!(" ({before} more ignored since the last notice)")
+        } else {
+            String::new()
+        };
         notices::notice(&format!("{from}: dye value ignored ({why}); the traffic runs undyed{more}"));
     }
 }

@@ -205,7 +205,8 @@ fn leave(t: &'static threads::ThreadFrames, depth: u32) {
         && let Some(scope) = nodes::scope(node)
     {
         let flagged = frame.flagged.load(Ordering::Relaxed);
-        let who = Holder { tid: t.tid.load(Ordering::Relaxed), task: None, dye: t.dye.load(Ordering::Relaxed) };
+        let who =
+            Holder { tid: t.tid.load(Ordering::Relaxed), task: None, dye: t.dye.load(Ordering::Relaxed) };
         scope.check_threshold(node, frame.start_ns.load(Ordering::Relaxed), flagged, who);
     }
 }

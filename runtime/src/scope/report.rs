@@ -44,7 +44,8 @@ pub(crate) fn snapshot() -> Snapshot {
     for t in threads::all().into_iter().filter(|t| t.is_live()) {
         let frames = t.stack.snapshot();
         if !frames.is_empty() {
-            let holder = Holder::Thread { tid: t.tid.load(Ordering::Relaxed), dye: t.dye.load(Ordering::Relaxed) };
+            let holder =
+                Holder::Thread { tid: t.tid.load(Ordering::Relaxed), dye: t.dye.load(Ordering::Relaxed) };
             stacks.push((holder, frames));
         }
     }

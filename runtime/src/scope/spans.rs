@@ -111,7 +111,14 @@ pub(crate) fn close(id: u64) {
             if let Some(fields) = fields {
                 closed_fields().lock().unwrap_or_else(|p| p.into_inner()).insert(id, fields);
             }
-            slow::report_span(chain_node(at), elapsed, false, LIVE.tid[at].load(Ordering::Relaxed), id, dye(at));
+            slow::report_span(
+                chain_node(at),
+                elapsed,
+                false,
+                LIVE.tid[at].load(Ordering::Relaxed),
+                id,
+                dye(at),
+            );
         }
     }
     LIVE.remove(id);
@@ -157,7 +164,14 @@ pub(crate) fn flag_slow(now_ns: u64) {
         }
         let elapsed = now_ns.saturating_sub(LIVE.since[at].load(Ordering::Relaxed));
         if slow_now(at, elapsed) {
-            slow::report_span(chain_node(at), elapsed, true, LIVE.tid[at].load(Ordering::Relaxed), id, dye(at));
+            slow::report_span(
+                chain_node(at),
+                elapsed,
+                true,
+                LIVE.tid[at].load(Ordering::Relaxed),
+                id,
+                dye(at),
+            );
         }
     }
 }
