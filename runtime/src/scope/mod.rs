@@ -19,7 +19,7 @@ pub(crate) mod ticker;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use crate::switch;
@@ -54,12 +54,16 @@ pub struct Scope {
     file: &'static str,
     line: u32,
     threshold_ns: u64,
+    /// The last (parent node << 32 | node) this scope was interned under:
+    /// most calls of a scope come from the same place, and then skip the
+    /// node table. 0 until the first.
+    last_node: AtomicU64,
 }
 
 impl Scope {
     /// `threshold_ns == 0` means no threshold.
     pub const fn new(name: &'static str, file: &'static str, line: u32, threshold_ns: u64) -> Scope {
-        Scope { name, file, line, threshold_ns }
+        Scope { name, file, line, threshold_ns, last_node: AtomicU64::new(0) }
     }
 
     /// The scope's name (the function's path unless `name = "..."` was given).
@@ -273,7 +277,7 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let link = this.project().link;
             if let Link::Active { .. } = link {
-                finish(link, false);
+                finish(link, None);
             }
         }
     }
@@ -285,52 +289,78 @@ impl<F: Future> Future for Instrumented<F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let InstrumentedProj { future, scope, link } = self.project();
-        if let Link::Fresh = link {
-            *link = start(scope);
+        match link {
+            // Inlined into the caller: an untracked future costs this check.
+            Link::Untracked | Link::Done => future.poll(cx),
+            Link::Fresh | Link::Active { .. } => poll_tracked(future, scope, link, cx),
         }
-        let Link::Active { rec, .. } = *link else { return future.poll(cx) };
-        if let Some(t) = threads::local() {
-            rec.last_tid.store(t.tid.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
-        // Restored on drop, so a panic in the poll leaves the thread outside the task.
-        let current = tasks::CurrentTask::enter(rec);
-        let result = future.poll(cx);
-        drop(current);
-        if result.is_ready() {
-            finish(link, true);
-        }
-        result
     }
+}
+
+/// A poll of a future that is (or may become, at its first poll) recorded.
+/// Out of line, so that the untracked path saves no registers for it.
+#[inline(never)]
+fn poll_tracked<F: Future>(
+    future: Pin<&mut F>,
+    scope: &'static Scope,
+    link: &mut Link,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let rec = match *link {
+        Link::Active { rec, .. } => rec,
+        Link::Fresh => match start(scope, link) {
+            Some(rec) => rec,
+            None => return future.poll(cx),
+        },
+        Link::Untracked | Link::Done => return future.poll(cx),
+    };
+    if let Some(t) = threads::local() {
+        rec.last_tid.store(t.tid.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+    // Restored on drop, so a panic in the poll leaves the thread outside the task.
+    let current = tasks::CurrentTask::enter(rec);
+    let result = future.poll(cx);
+    drop(current);
+    if result.is_ready() {
+        finish(link, Some(scope));
+    }
+    result
 }
 
 const NOT_ROOT: u32 = u32::MAX;
 
-/// First poll: join the task being polled (nested) or take a record (root).
-fn start(scope: &'static Scope) -> Link {
+/// First poll: join the task being polled (nested) or take a record
+/// (root). Sets `link` in place (returned through memory, the link's
+/// fields would be read back before the stores reached it) and returns the
+/// record, `None` when the future goes untracked.
+fn start(scope: &'static Scope, link: &mut Link) -> Option<&'static tasks::TaskRecord> {
+    *link = Link::Untracked;
     if !switch::scopes_here() {
-        return Link::Untracked;
+        return None;
     }
     let (rec, root) = match tasks::current() {
         Some(rec) => (rec, NOT_ROOT),
-        None => match tasks::acquire() {
-            Some((index, rec)) => (rec, index),
-            None => return Link::Untracked,
-        },
+        None => {
+            let (index, rec) = tasks::acquire()?;
+            (rec, index)
+        }
     };
     let slot = rec.stack.depth.load(Ordering::Relaxed);
     let Some(frame) = rec.stack.frames.get(slot as usize) else {
         if root != NOT_ROOT {
             tasks::release(root);
         }
-        return Link::Untracked;
+        return None;
     };
     frame.set(nodes::child(rec.stack.top_node(), scope), scope.start_ns());
     rec.stack.depth.store(slot + 1, Ordering::Release);
-    Link::Active { rec, serial: rec.serial.load(Ordering::Relaxed), slot, root }
+    *link = Link::Active { rec, serial: rec.serial.load(Ordering::Relaxed), slot, root };
+    Some(rec)
 }
 
-/// Completion or drop: count the call, check its threshold, free the frame.
-fn finish(link: &mut Link, completed: bool) {
+/// Completion (with the future's scope) or drop (`None`): count the call,
+/// check its threshold, free the frame.
+fn finish(link: &mut Link, completed: Option<&'static Scope>) {
     let Link::Active { rec, serial, slot, root } = std::mem::replace(link, Link::Done) else { return };
     // A root future is dropped before the futures it owns: by then its record
     // may serve another task, which must not be touched.
@@ -339,11 +369,11 @@ fn finish(link: &mut Link, completed: bool) {
     }
     let Some(frame) = rec.stack.frames.get(slot as usize) else { return };
     let node = frame.node.load(Ordering::Relaxed);
-    if completed {
+    if let Some(scope) = completed {
         if let Some(t) = threads::local() {
             t.calls.add(node);
         }
-        if let Some(scope) = nodes::scope(node) {
+        if scope.threshold_ns > 0 {
             let (start, flagged) =
                 (frame.start_ns.load(Ordering::Relaxed), frame.flagged.load(Ordering::Relaxed));
             let who = Holder {

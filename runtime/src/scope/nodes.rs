@@ -49,6 +49,18 @@ fn slot_for(parent: u32, scope: &'static Scope) -> usize {
 /// The node for `scope` called under `parent`, created on first sight.
 #[inline]
 pub(crate) fn child(parent: u32, scope: &'static Scope) -> u32 {
+    let last = scope.last_node.load(Ordering::Relaxed);
+    if last != 0 && (last >> 32) as u32 == parent {
+        return last as u32;
+    }
+    let node = intern(parent, scope);
+    if node != OVERFLOW {
+        scope.last_node.store(u64::from(parent) << 32 | u64::from(node), Ordering::Relaxed);
+    }
+    node
+}
+
+fn intern(parent: u32, scope: &'static Scope) -> u32 {
     let table = nodes();
     let mut i = slot_for(parent, scope);
     for _ in 0..MAX_PROBES {
