@@ -136,6 +136,33 @@ fn whole_async_calls(c: &mut Criterion) {
     g.finish();
 }
 
+/// Dyed traffic (`HOTPROF_SCOPES=dyed`): what an undyed marked call pays,
+/// with no dyed request alive and with one alive (parked), and what a dyed
+/// whole call pays, tag lookup included.
+/// `cargo bench -p hotprof --bench scope_cost -- dyed`
+fn dyed_traffic(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dyed traffic, HOTPROF_SCOPES=dyed");
+    hotprof::enable();
+    hotprof::set_scope_capture(hotprof::ScopeCapture::Dyed);
+    g.bench_function("sync, undyed", |b| b.iter(|| marked(black_box(3))));
+    g.bench_function("async fn, undyed", |b| b.iter(|| drive(marked_async(black_box(3)))));
+    let mut parked = Box::pin(hotprof::dyed("bench-parked", Yields { left: 1 }));
+    let _ = parked.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    g.bench_function("sync, undyed, a dyed request alive", |b| b.iter(|| marked(black_box(3))));
+    g.bench_function("async fn, undyed, a dyed request alive", |b| {
+        b.iter(|| drive(marked_async(black_box(3))))
+    });
+    drop(parked);
+    g.bench_function("bare async fn in dyed()", |b| {
+        b.iter(|| drive(hotprof::dyed("bench", bare_async(black_box(3)))))
+    });
+    g.bench_function("async fn in dyed()", |b| {
+        b.iter(|| drive(hotprof::dyed("bench", marked_async(black_box(3)))))
+    });
+    hotprof::set_scope_capture(hotprof::ScopeCapture::All);
+    g.finish();
+}
+
 /// Entering and exiting one span (and a span created per call), under a
 /// `tracing_subscriber` registry alone and with hotprof's layer on it.
 /// `cargo bench -p hotprof --features tracing --bench scope_cost -- tracing`
@@ -175,6 +202,7 @@ fn setup(c: &mut Criterion) {
     sync_calls(c);
     async_polls(c);
     whole_async_calls(c);
+    dyed_traffic(c);
     tracing_layer(c);
 }
 

@@ -49,8 +49,10 @@ pub fn current_dye() -> Option<&'static str> {
     threads::peek().and_then(|t| name(t.dye.load(Ordering::Relaxed)))
 }
 
-/// Whether this thread is running dyed traffic. Async-signal-safe.
-#[inline]
+/// Whether this thread is running dyed traffic. Async-signal-safe. Out of
+/// line: the switch asks only while a dyed future is alive, and inlined
+/// this would weigh on every marked call's capture-off path.
+#[inline(never)]
 pub(crate) fn here() -> bool {
     current_id() != 0
 }

@@ -253,13 +253,13 @@ pub fn instrument<F: Future>(scope: &'static Scope, future: F) -> Instrumented<F
 enum Link {
     /// Not polled yet.
     Fresh,
-    /// Not recorded (capture was off at the first poll, or no room).
+    /// Not recorded (capture was off at the first poll, or no room), or no
+    /// longer: completed or dropped. Three states, so that a poll tells
+    /// them apart with compares rather than a jump table.
     Untracked,
     /// A frame in `rec`, which belongs to task `serial`; a root owns the
     /// record (pool index `root`, `NOT_ROOT` for nested futures).
     Active { rec: &'static tasks::TaskRecord, serial: u64, slot: u32, root: u32 },
-    /// Completed or dropped.
-    Done,
 }
 
 pin_project_lite::pin_project! {
@@ -286,12 +286,18 @@ pin_project_lite::pin_project! {
 impl<F: Future> Future for Instrumented<F> {
     type Output = F::Output;
 
-    #[inline]
+    // Always: the untracked path is a check, the rest is out of line.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let InstrumentedProj { future, scope, link } = self.project();
         match link {
-            // Inlined into the caller: an untracked future costs this check.
-            Link::Untracked | Link::Done => future.poll(cx),
+            // Inlined into the caller: an untracked future costs this check,
+            // and a fresh one outside recorded traffic the switch's.
+            Link::Untracked => future.poll(cx),
+            Link::Fresh if !switch::scopes_here() => {
+                *link = Link::Untracked;
+                future.poll(cx)
+            }
             Link::Fresh | Link::Active { .. } => poll_tracked(future, scope, link, cx),
         }
     }
@@ -312,7 +318,7 @@ fn poll_tracked<F: Future>(
             Some(rec) => rec,
             None => return future.poll(cx),
         },
-        Link::Untracked | Link::Done => return future.poll(cx),
+        Link::Untracked => return future.poll(cx),
     };
     if let Some(t) = threads::local() {
         rec.last_tid.store(t.tid.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -361,7 +367,7 @@ fn start(scope: &'static Scope, link: &mut Link) -> Option<&'static tasks::TaskR
 /// Completion (with the future's scope) or drop (`None`): count the call,
 /// check its threshold, free the frame.
 fn finish(link: &mut Link, completed: Option<&'static Scope>) {
-    let Link::Active { rec, serial, slot, root } = std::mem::replace(link, Link::Done) else { return };
+    let Link::Active { rec, serial, slot, root } = std::mem::replace(link, Link::Untracked) else { return };
     // A root future is dropped before the futures it owns: by then its record
     // may serve another task, which must not be touched.
     if rec.serial.load(Ordering::Relaxed) != serial {
