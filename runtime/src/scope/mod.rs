@@ -180,6 +180,7 @@ pub(crate) fn exit_span(id: u64) {
     let mine = |f: &frames::Frame| f.span.load(Ordering::Relaxed) == id;
     match t.stack.frames.get(..depth.min(threads::MAX_DEPTH)).and_then(|f| f.iter().rposition(mine)) {
         // Slow spans are reported by `spans` (per span, not per poll).
+        // Not counted as a call: a span is entered once per poll.
         Some(top) if top + 1 == depth => {
             pop(t, top as u32);
         }
@@ -205,8 +206,10 @@ impl Drop for ScopeGuard {
 /// The end of an entered call; out of line for the same reason as [`enter_on`].
 #[inline(never)]
 fn leave(t: &'static threads::ThreadFrames, depth: u32) {
-    if let Some((node, frame)) = pop(t, depth)
-        && let Some(scope) = nodes::scope(node)
+    let Some((node, frame)) = pop(t, depth) else { return };
+    t.calls.add(node);
+    if let Some(scope) = nodes::scope(node)
+        && scope.threshold_ns > 0
     {
         let flagged = frame.flagged.load(Ordering::Relaxed);
         let who =
@@ -215,8 +218,7 @@ fn leave(t: &'static threads::ThreadFrames, depth: u32) {
     }
 }
 
-/// Pops the frame at `depth` (and blanked ones below it) and counts the
-/// call: its node and frame.
+/// Pops the frame at `depth` (and blanked ones below it): its node and frame.
 #[inline]
 fn pop(t: &'static threads::ThreadFrames, depth: u32) -> Option<(u32, &'static frames::Frame)> {
     // A frame blanked below this one (a span exited out of order) goes too.
@@ -233,9 +235,7 @@ fn pop(t: &'static threads::ThreadFrames, depth: u32) -> Option<(u32, &'static f
     }
     t.stack.depth.store(top, Ordering::Release);
     let frame = t.stack.frames.get(depth as usize)?;
-    let node = frame.node.load(Ordering::Relaxed);
-    t.calls.add(node);
-    Some((node, frame))
+    Some((frame.node.load(Ordering::Relaxed), frame))
 }
 
 /// Wraps a future so that its scope is recorded while it is alive.
