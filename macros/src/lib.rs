@@ -218,20 +218,25 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// }
 /// ```
 ///
-/// An `async fn` keeps its signature; its body moves into an `async move`
-/// block (which captures `self` and the parameters, as the body did), and
-/// that future is wrapped, so the scope covers every poll and every wait
-/// until the future completes or is dropped:
+/// An `async fn` becomes the plain `fn` returning `impl Future` that it
+/// stands for, so that a call is one state machine: its body moves into an
+/// `async move` block, which every argument moves into first (as `async fn`
+/// does, also an argument the body never uses), and that future is wrapped,
+/// so the scope covers every poll and every wait until the future completes
+/// or is dropped. The `impl` captures every lifetime in scope, as the
+/// `async fn` did, in crates of either edition. Callers see no difference;
+/// rustdoc shows the `fn ... -> impl Future` form.
 ///
 /// ```ignore
-/// async fn handle(&self, request: Request) -> Result<Response, Error> {
+/// fn handle(&self, request: Request) -> impl Future<Output = Result<Response, Error>> {
 ///     ::hotprof::__private::instrument({ static __HOTPROF_SCOPE: ...; &__HOTPROF_SCOPE }, async move {
+///         let _ = &self;
+///         let request = request;
 ///         // An unreachable `return` of the declared type, so that `?` and
 ///         // `return` in the body infer `Result<Response, Error>`.
 ///         if false { let __hotprof_fake_return: Result<Response, Error> = loop {}; return __hotprof_fake_return; }
 ///         { /* the body, unchanged */ }
 ///     })
-///     .await
 /// }
 /// ```
 ///
