@@ -185,6 +185,13 @@ fn tracing_layer(c: &mut Criterion) {
         });
     };
     run("registry", tracing::Dispatch::new(tracing_subscriber::registry()));
+    // The floor any layer pays: `Layered` calling one that does nothing.
+    struct Nothing;
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Nothing {}
+    run(
+        "registry + a layer that does nothing",
+        tracing::Dispatch::new(tracing_subscriber::registry().with(Nothing)),
+    );
     run(
         "registry + hotprof layer",
         tracing::Dispatch::new(tracing_subscriber::registry().with(hotprof::tracing::layer())),

@@ -175,7 +175,6 @@ pub(crate) fn enter_span(id: u64) {
 #[cfg(feature = "tracing")]
 pub(crate) fn exit_span(id: u64) {
     let Some(t) = threads::peek() else { return };
-    spans::exit(id, t.tid.load(Ordering::Relaxed));
     let depth = t.stack.depth.load(Ordering::Relaxed) as usize;
     let mine = |f: &frames::Frame| f.span.load(Ordering::Relaxed) == id;
     match t.stack.frames.get(..depth.min(threads::MAX_DEPTH)).and_then(|f| f.iter().rposition(mine)) {

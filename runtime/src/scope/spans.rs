@@ -6,9 +6,10 @@
 //! Callsites are kept in a fixed lock-free table keyed by their metadata's
 //! address (filled when a span is first created there). Live spans are kept
 //! in another, keyed by span id, from creation to close, with their parent,
-//! whether they are entered now, when they were first entered and the
-//! thread that last exited them. A span entered at least once and not
-//! entered now is idle: an async task parked at an `.await` inside it
+//! when they were first entered (0: never) and the thread that last entered
+//! them. Whether a span is entered now is not kept here: its frame is on
+//! its thread's stack (so an exit touches nothing here). A span entered at
+//! least once and not entered now is idle: an async task parked at an `.await` inside it
 //! (`Instrument`, `#[instrument]` on an `async fn`). Dumps list each idle
 //! span that no other idle span has as parent, with its chain of parents,
 //! as a parked task. A key that finds no room is not tracked. Fields are
@@ -26,11 +27,6 @@ static SCOPES: [OnceLock<&'static Scope>; CALLSITES] = [const { OnceLock::new() 
 static NEXT_SCOPE: AtomicU32 = AtomicU32::new(0);
 static BY_CALLSITE: Table<{ 1 << 13 }> = Table::new();
 static LIVE: Table<{ 1 << 16 }> = Table::new();
-
-/// A span's state in `Table::state`.
-const NEVER_ENTERED: u32 = 0;
-const ENTERED: u32 = 1;
-const IDLE: u32 = 2;
 
 /// The scope of the callsite with metadata at `key`, made (and leaked,
 /// once per callsite) with `make` on first sight.
@@ -63,22 +59,20 @@ fn scope(n: u32) -> Option<&'static Scope> {
 #[inline]
 pub(crate) fn enter(id: u64, tid: i32, dye: u32) -> Option<(&'static Scope, u64)> {
     let at = LIVE.find(id)?;
-    LIVE.tid[at].store(tid, Ordering::Relaxed);
-    LIVE.dye[at].store(dye, Ordering::Relaxed);
-    if LIVE.state[at].load(Ordering::Relaxed) == NEVER_ENTERED {
-        LIVE.since[at].store(clock::precise_ns(), Ordering::Relaxed);
-    }
-    LIVE.state[at].store(ENTERED, Ordering::Relaxed);
-    Some((scope(LIVE.value[at].load(Ordering::Relaxed))?, LIVE.since[at].load(Ordering::Relaxed)))
-}
-
-/// Span `id` was exited on thread `tid`: idle until entered again or closed.
-#[inline]
-pub(crate) fn exit(id: u64, tid: i32) {
-    if let Some(at) = LIVE.find(id) {
+    // Written only when they change: a span is entered once per poll, and
+    // its line stays clean in the other cores' caches.
+    if LIVE.tid[at].load(Ordering::Relaxed) != tid {
         LIVE.tid[at].store(tid, Ordering::Relaxed);
-        LIVE.state[at].store(IDLE, Ordering::Release);
     }
+    if LIVE.dye[at].load(Ordering::Relaxed) != dye {
+        LIVE.dye[at].store(dye, Ordering::Relaxed);
+    }
+    let mut since = LIVE.since[at].load(Ordering::Relaxed);
+    if since == 0 {
+        since = clock::precise_ns().max(1);
+        LIVE.since[at].store(since, Ordering::Release);
+    }
+    Some((scope(LIVE.value[at].load(Ordering::Relaxed))?, since))
 }
 
 /// The scope of live span `id`, if it is tracked.
@@ -128,7 +122,7 @@ pub(crate) fn close(id: u64) {
 /// Whether the span at `at`, alive `elapsed` ns, is slow and not yet
 /// reported (then it is marked reported).
 fn slow_now(at: usize, elapsed: u64) -> bool {
-    let entered = LIVE.state[at].load(Ordering::Relaxed) != NEVER_ENTERED;
+    let entered = LIVE.since[at].load(Ordering::Relaxed) != 0;
     let threshold = scope(LIVE.value[at].load(Ordering::Relaxed)).map_or(0, Scope::threshold_ns);
     entered
         && threshold > 0
@@ -206,11 +200,19 @@ pub(crate) fn parked() -> Vec<Parked> {
     struct Seen {
         scope: &'static Scope,
         parent: u64,
-        state: u32,
+        idle: bool,
         since: u64,
         tid: i32,
         dye: u32,
     }
+    // Entered now: a frame on a thread's stack.
+    let entered: HashSet<u64> = super::threads::all()
+        .into_iter()
+        .filter(|t| t.is_live())
+        .flat_map(|t| t.stack.snapshot())
+        .map(|f| f.span)
+        .filter(|&span| span != 0)
+        .collect();
     let mut live: HashMap<u64, Seen> = HashMap::new();
     for at in 0..LIVE.keys.len() {
         let id = LIVE.keys[at].load(Ordering::Acquire);
@@ -221,16 +223,16 @@ pub(crate) fn parked() -> Vec<Parked> {
         let seen = Seen {
             scope,
             parent: LIVE.extra[at].load(Ordering::Relaxed),
-            state: LIVE.state[at].load(Ordering::Acquire),
+            idle: LIVE.since[at].load(Ordering::Acquire) != 0 && !entered.contains(&id),
             since: LIVE.since[at].load(Ordering::Relaxed),
             tid: LIVE.tid[at].load(Ordering::Relaxed),
             dye: dye(at),
         };
         live.insert(id, seen);
     }
-    let covered: HashSet<u64> = live.values().filter(|s| s.state == IDLE).map(|s| s.parent).collect();
+    let covered: HashSet<u64> = live.values().filter(|s| s.idle).map(|s| s.parent).collect();
     let mut out = Vec::new();
-    for (&id, s) in live.iter().filter(|(id, s)| s.state == IDLE && !covered.contains(id)) {
+    for (&id, s) in live.iter().filter(|(id, s)| s.idle && !covered.contains(id)) {
         let mut chain = vec![(s.scope, id, s.since)];
         let mut parent = s.parent;
         while let Some(p) = live.get(&parent).filter(|_| chain.len() < 64) {
@@ -252,12 +254,11 @@ fn shard(id: u64) -> &'static Mutex<HashMap<u64, String>> {
 }
 
 /// A fixed open-addressing map from non-zero `u64` keys to a `u32` value,
-/// a `u64` extra, and (used for live spans) state, time and thread.
+/// a `u64` extra, and (used for live spans) time, thread and dye.
 struct Table<const N: usize> {
     keys: [AtomicU64; N],
     value: [AtomicU32; N],
     extra: [AtomicU64; N],
-    state: [AtomicU32; N],
     since: [AtomicU64; N],
     tid: [AtomicI32; N],
     /// The dye of the traffic that entered it last.
@@ -277,7 +278,6 @@ impl<const N: usize> Table<N> {
             keys: [const { AtomicU64::new(EMPTY) }; N],
             value: [const { AtomicU32::new(0) }; N],
             extra: [const { AtomicU64::new(0) }; N],
-            state: [const { AtomicU32::new(NEVER_ENTERED) }; N],
             since: [const { AtomicU64::new(0) }; N],
             tid: [const { AtomicI32::new(0) }; N],
             dye: [const { AtomicU32::new(0) }; N],
@@ -299,7 +299,6 @@ impl<const N: usize> Table<N> {
             {
                 self.value[at].store(value, Ordering::Relaxed);
                 self.extra[at].store(extra, Ordering::Relaxed);
-                self.state[at].store(NEVER_ENTERED, Ordering::Relaxed);
                 self.since[at].store(0, Ordering::Relaxed);
                 self.dye[at].store(0, Ordering::Relaxed);
                 self.reported[at].store(0, Ordering::Relaxed);
@@ -374,8 +373,10 @@ mod tests {
         close(91);
     }
 
+    #[cfg(feature = "tracing")]
     #[test]
     fn idle_spans_are_parked_tasks_with_their_parents() {
+        crate::switch::set(true);
         let outer = callsite(0x0a11_0001, || Scope::new("parked_handler", "x.rs", 20, 0)).unwrap();
         let inner = callsite(0x0a11_0002, || Scope::new("wait_for_data", "x.rs", 30, 0)).unwrap();
         let never = callsite(0x0a11_0003, || Scope::new("never_entered", "x.rs", 40, 0)).unwrap();
@@ -383,19 +384,20 @@ mod tests {
         open(502, inner, 501, String::new());
         open(503, never, 501, String::new());
         for id in [501, 502] {
-            assert!(enter(id, 9, 0).is_some());
+            super::super::enter_span(id);
         }
         let mine = || parked().into_iter().filter(|p| (501..=503).contains(&p.id)).collect::<Vec<_>>();
         assert!(mine().is_empty(), "entered spans are running, not parked");
-        exit(502, 9);
-        exit(501, 9);
+        super::super::exit_span(502);
+        super::super::exit_span(501);
         let parked = mine();
         assert_eq!(parked.len(), 1, "one task: the inner span, its parent covered: {parked:?}");
         let names: Vec<&str> = parked[0].chain.iter().map(|(s, _, _)| s.name()).collect();
         assert_eq!(names, ["parked_handler", "wait_for_data"]);
-        assert_eq!(parked[0].last_tid, 9);
-        assert!(enter(502, 9, 0).is_some());
+        assert_eq!(parked[0].last_tid, crate::sys::gettid());
+        super::super::enter_span(502);
         assert_eq!(mine().len(), 1, "polled again, the inner span runs; the outer stays parked");
+        super::super::exit_span(502);
         for id in [501, 502, 503] {
             close(id);
         }
@@ -407,7 +409,6 @@ mod tests {
         let n = callsite(0x0a11_0010, || Scope::new("slow_close", "x.rs", 50, 1_000)).unwrap();
         open(601, n, 0, "id=3".into());
         assert!(enter(601, 5, 0).is_some());
-        exit(601, 5);
         std::thread::sleep(std::time::Duration::from_millis(2));
         close(601);
         close(601); // twice: nothing more
