@@ -1,7 +1,7 @@
-//! All-thread stack capture: signal every thread; each one's handler parks
-//! on its alternate signal stack while the collector copies its stack
-//! (`slots.rs`); then, with every thread released, unwind the copies
-//! (`unwind.rs`) and symbolize, on the dumping thread.
+//! All-thread stack capture: signal every thread; each one's handler, on
+//! its alternate signal stack, copies its own stack into a shared arena
+//! (`slots.rs`); then unwind the copies (`unwind.rs`) and symbolize, on the
+//! dumping thread.
 
 mod dump;
 mod modules;
@@ -110,13 +110,8 @@ pub(crate) struct RawThread {
 /// Stack bytes copied per thread at most: far deeper than any stack we
 /// print (`MAX_FRAMES`), and only what the thread uses is touched.
 const WINDOW: usize = 256 << 10;
-/// Stack bytes one dump may copy in all; past it each thread gets less.
-const ARENA: usize = 512 << 20;
 /// Deepest stack a dump records; deeper ones are marked truncated.
 pub(crate) const MAX_FRAMES: usize = 128;
-/// Threads signalled and not yet served at any one time: more would flood
-/// the run queue with handlers and starve the collector that serves them.
-const IN_FLIGHT: usize = 64;
 /// Extra time granted to a handler that claimed its slot at the deadline.
 const WRITING_GRACE: Duration = Duration::from_millis(50);
 
@@ -126,63 +121,51 @@ struct Pending {
     /// Index into the capture's threads.
     thread: usize,
     slot: usize,
+    /// The handler finished, or its signal was withdrawn.
+    done: bool,
     taken: Option<slots::Taken>,
 }
 
-/// Signals every thread of the process, copies each one's stack while its
-/// handler holds it, then unwinds the copies. The caller must serialize
-/// captures (slots are shared) and owns the unwinders.
+/// Signals every thread of the process; each one's handler copies its own
+/// stack into the arena (see slots.rs). Then unwinds the copies. The caller
+/// must serialize captures (slots and arena are shared) and owns the
+/// unwinders.
 pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut Unwinders) -> RawCapture {
     let start = Instant::now();
     let (mut threads, targets) = survey(setup.signal);
     unwinders.refresh();
     let capacity = slots::ensure_capacity(targets.len());
-    let window = (ARENA / targets.len().max(1)).clamp(16 << 10, WINDOW);
-    let mut copies = Copies {
-        generation: slots::next_generation(),
-        maps: procfs::mappings(),
-        // Without the memory, stacks come out as their interrupted pc alone.
-        arena: sys::MappedBuf::new(window * targets.len().min(capacity))
-            .unwrap_or_else(|_| sys::MappedBuf::empty()),
-        window,
-        pending: Vec::with_capacity(targets.len()),
-        cursor: 0,
-        served: 0,
-    };
+    let window = (slots::ARENA / targets.len().max(1)).clamp(16 << 10, WINDOW);
+    // Without the arena, stacks come out as their interrupted pc alone.
+    let arena = slots::arena();
+    let room = if arena.is_some() { window } else { 0 };
+    slots::publish_maps(&procfs::mappings());
+    let generation = slots::next_generation();
+    let mut pending: Vec<Pending> = Vec::with_capacity(targets.len());
     let mut failures: Vec<(usize, i32)> = Vec::with_capacity(targets.len());
-    slots::reset_parked();
-    // From the first signal on, until every thread is released: atomics and
-    // syscalls only, into memory allocated above (see slots.rs).
     let mut next_slot = 0;
-    let deadline = start + timeout;
     for &ti in &targets {
-        copies.wait_below(IN_FLIGHT, deadline);
-        while next_slot < capacity && !slots::arm(next_slot, copies.generation) {
+        while next_slot < capacity && !slots::arm(next_slot, generation, next_slot * window, room) {
             next_slot += 1; // a handler of an earlier dump is still in it
         }
+        // Past the arena's end a slot gets no room: its pc alone.
         if next_slot >= capacity {
             failures.push((ti, libc::ENOSPC));
             continue;
         }
         let slot = next_slot;
-        match sys::queue_signal_to_thread(
-            threads[ti].tid,
-            setup.signal,
-            slots::payload(slot, copies.generation),
-        ) {
+        match sys::queue_signal_to_thread(threads[ti].tid, setup.signal, slots::payload(slot, generation)) {
             Ok(()) => {
-                copies.pending.push(Pending { thread: ti, slot, taken: None });
+                pending.push(Pending { thread: ti, slot, done: false, taken: None });
                 next_slot += 1;
             }
             Err(e) => {
-                slots::cancel(slot, copies.generation);
+                slots::cancel(slot, generation);
                 failures.push((ti, e.raw_os_error().unwrap_or(0)));
             }
         }
-        copies.serve_parked(); // the early ones need not wait for the last signal
     }
-    copies.serve_until(deadline);
-    // Every thread is released now; allocation is fine again.
+    wait_for_handlers(&mut pending, generation, start + timeout);
     for (ti, errno) in failures {
         threads[ti].status = ThreadStatus::NotSignalled {
             reason: match errno {
@@ -193,11 +176,11 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
             },
         };
     }
-    for p in &copies.pending {
+    for p in &pending {
         let t = &mut threads[p.thread];
         match p.taken {
             Some(taken) if taken.tid == t.tid => {
-                let bytes = copies.arena.get(p.slot * window..p.slot * window + taken.len).unwrap_or(&[]);
+                let bytes = arena.and_then(|a| a.get(taken.at..taken.at + taken.len)).unwrap_or(&[]);
                 let copy = StackCopy { start: taken.regs.sp, bytes };
                 let unwound = match setup.unwinder {
                     Unwinder::Dwarf => unwinders.dwarf(taken.regs, copy, MAX_FRAMES),
@@ -211,7 +194,10 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
             }
             _ => mark_not_answering(t),
         }
-        slots::retire(p.slot, copies.generation);
+    }
+    // The copies' pages leave the RSS; the arena stays mapped for late handlers.
+    if let Some(arena) = arena {
+        arena.release_range(0, (next_slot * window).next_multiple_of(4096));
     }
     threads.retain(|t| !matches!(&t.status, ThreadStatus::NotSignalled { reason } if reason == EXITED));
     RawCapture { threads, elapsed: start.elapsed() }
@@ -220,123 +206,36 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
 /// The reason of a thread that exited before its signal was sent.
 const EXITED: &str = "exited";
 
-/// The copying side of one capture: what it signalled and where the copies go.
-struct Copies {
-    generation: u32,
-    /// This process's mappings, sorted: a stack is copied up to the end of its own.
-    maps: Vec<(usize, usize)>,
-    /// One window per slot.
-    arena: sys::MappedBuf,
-    window: usize,
-    /// Sorted by slot.
-    pending: Vec<Pending>,
-    /// How far the parked list has been read.
-    cursor: usize,
-    /// Pending threads whose stack was copied.
-    served: usize,
-}
-
-impl Copies {
-    /// Copies the stack of `p`'s thread if it is parked. Allocation-free.
-    fn take(&mut self, i: usize) {
-        let Some(p) = self.pending.get_mut(i) else { return };
-        if p.taken.is_some() {
-            return;
+/// Takes each handler's result as it finishes, until all have or the
+/// deadline; then withdraws the signals not yet answered (a handler caught
+/// copying gets a short grace).
+fn wait_for_handlers(pending: &mut [Pending], generation: u32, deadline: Instant) {
+    loop {
+        let seen = slots::ANSWERS.load(std::sync::atomic::Ordering::Acquire);
+        for p in pending.iter_mut().filter(|p| !p.done) {
+            if slots::progress(p.slot, generation) == Progress::Finished {
+                (p.done, p.taken) = (true, slots::take(p.slot, generation));
+            }
         }
-        let maps = &self.maps;
-        let limit = |sp: usize| procfs::mapping_end(maps, sp).map_or(0, |end| end - sp);
-        let range = p.slot * self.window..(p.slot + 1) * self.window;
-        if let Some(buf) = self.arena.get_mut(range) {
-            p.taken = slots::copy_stack(p.slot, self.generation, buf, limit);
-            self.served += usize::from(p.taken.is_some());
+        let now = Instant::now();
+        if pending.iter().all(|p| p.done) || now >= deadline {
+            break;
         }
+        sys::futex_wait(&slots::ANSWERS, seen, (deadline - now).min(Duration::from_millis(10)));
     }
-
-    /// Serves every thread that parked since the last call. Allocation-free.
-    fn serve_parked(&mut self) {
-        let mut cursor = self.cursor;
-        let mut parked = [0usize; 64];
+    let grace = Instant::now() + WRITING_GRACE;
+    for p in pending.iter_mut().filter(|p| !p.done) {
         loop {
-            let mut n = 0;
-            slots::drain_parked(&mut cursor, |slot| {
-                if n < parked.len() {
-                    parked[n] = slot;
-                    n += 1;
-                }
-            });
-            for &slot in &parked[..n] {
-                if let Ok(i) = self.pending.binary_search_by_key(&slot, |p| p.slot) {
-                    self.take(i);
-                }
-            }
-            if n < parked.len() {
-                break;
-            }
-        }
-        self.cursor = cursor;
-    }
-
-    /// Serves threads until fewer than `n` signalled ones may still park, or the deadline.
-    fn wait_below(&mut self, n: usize, deadline: Instant) {
-        while self.pending.len() - self.served >= n {
-            let seen = slots::ANSWERS.load(std::sync::atomic::Ordering::Acquire);
-            let before = self.served;
-            self.serve_parked();
-            if self.served > before {
-                continue;
-            }
-            let now = Instant::now();
-            if now >= deadline || self.open() < n {
-                return;
-            }
-            sys::futex_wait(&slots::ANSWERS, seen, (deadline - now).min(Duration::from_millis(10)));
-        }
-    }
-
-    /// Serves threads as they park until all are served or the deadline;
-    /// then withdraws the signals not yet answered. Allocation-free.
-    fn serve_until(&mut self, deadline: Instant) {
-        loop {
-            let seen = slots::ANSWERS.load(std::sync::atomic::Ordering::Acquire);
-            let before = self.served;
-            self.serve_parked();
-            let idle = self.served == before; // only then look for handlers that gave up
-            if self.served == self.pending.len() || Instant::now() >= deadline || (idle && self.open() == 0) {
-                break;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            sys::futex_wait(&slots::ANSWERS, seen, left.min(Duration::from_millis(10)));
-        }
-        // The deadline: withdraw what was not answered; a handler caught
-        // storing its registers gets a short grace to park.
-        let grace = Instant::now() + WRITING_GRACE;
-        for i in 0..self.pending.len() {
-            loop {
-                let p = self.pending[i];
-                if p.taken.is_some() {
+            match slots::progress(p.slot, generation) {
+                Progress::Waiting if slots::cancel(p.slot, generation) => break,
+                Progress::Finished => {
+                    p.taken = slots::take(p.slot, generation);
                     break;
                 }
-                match slots::progress(p.slot, self.generation) {
-                    Progress::Waiting if slots::cancel(p.slot, self.generation) => break,
-                    Progress::Parked => {
-                        self.take(i);
-                        break;
-                    }
-                    Progress::Finished => break,
-                    Progress::Waiting | Progress::Writing if Instant::now() < grace => std::hint::spin_loop(),
-                    Progress::Waiting | Progress::Writing => break,
-                }
+                Progress::Waiting | Progress::Writing if Instant::now() < grace => std::hint::spin_loop(),
+                Progress::Waiting | Progress::Writing => break,
             }
         }
-    }
-
-    /// Signalled threads that may still park (the handler has not run, is
-    /// storing, or is parked), not counting those that gave up.
-    fn open(&self) -> usize {
-        let open = |p: &&Pending| {
-            p.taken.is_none() && slots::progress(p.slot, self.generation) != Progress::Finished
-        };
-        self.pending.iter().filter(open).count()
     }
 }
 

@@ -68,13 +68,6 @@ pub(crate) fn mappings() -> Vec<(usize, usize)> {
     ranges
 }
 
-/// The end of the mapping in `ranges` (sorted) that holds `addr`. Allocation-free.
-pub(crate) fn mapping_end(ranges: &[(usize, usize)], addr: usize) -> Option<usize> {
-    let i = ranges.partition_point(|&(start, _)| start <= addr).checked_sub(1)?;
-    let (_, end) = ranges[i];
-    (addr < end).then_some(end)
-}
-
 /// The kernel function a sleeping thread waits in, when the kernel tells.
 pub(crate) fn wchan(tid: i32) -> Option<String> {
     let w = fs::read_to_string(format!("/proc/self/task/{tid}/wchan")).ok()?;
@@ -85,19 +78,6 @@ pub(crate) fn wchan(tid: i32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mapping_ends() {
-        let ranges = [(0x1000, 0x3000), (0x5000, 0x6000)];
-        assert_eq!(mapping_end(&ranges, 0x1000), Some(0x3000));
-        assert_eq!(mapping_end(&ranges, 0x2fff), Some(0x3000));
-        assert_eq!(mapping_end(&ranges, 0x3000), None, "between mappings");
-        assert_eq!(mapping_end(&ranges, 0x5800), Some(0x6000));
-        assert_eq!(mapping_end(&ranges, 0xfff), None);
-        let here = 0u8;
-        let sp = std::ptr::addr_of!(here) as usize;
-        assert!(mapping_end(&mappings(), sp).is_some_and(|end| end > sp), "our own stack is mapped");
-    }
 
     #[test]
     fn parses_status() {
