@@ -558,6 +558,36 @@ impl Drop for MappedBuf {
     }
 }
 
+/// A directory kept open so that small files under it are read relative to
+/// it (`openat`), one `read` each: for `/proc/self/task`, cheaper than
+/// walking the whole path and sizing the file for every thread.
+#[derive(Debug)]
+pub(crate) struct Dir(std::fs::File);
+
+impl Dir {
+    pub(crate) fn open(path: &str) -> io::Result<Dir> {
+        std::fs::File::open(path).map(Dir)
+    }
+
+    /// Reads file `name` under the directory with one `read` into `buf`;
+    /// the bytes read. Enough for the short files of `/proc`, which a
+    /// single read returns whole when the buffer holds them.
+    pub(crate) fn read_small(&self, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::Read as _;
+        use std::os::fd::{AsRawFd as _, FromRawFd as _};
+        // SAFETY: `openat` reads the NUL-terminated `name` and returns a new
+        // descriptor or -1; the directory descriptor lives as long as `self`.
+        let fd = unsafe { libc::openat(self.0.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else; the File
+        // closes it when dropped.
+        let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+        file.read(buf)
+    }
+}
+
 /// A POSIX timer on one thread's CPU clock that signals that very thread
 /// (`SIGEV_THREAD_ID`), as Go's profiler does since 1.18. Deleted on drop.
 #[derive(Debug)]

@@ -27,6 +27,58 @@ pub(crate) fn list_tasks() -> Vec<i32> {
     tids
 }
 
+/// `/proc/self/task`, kept open for one survey: each thread's files are
+/// read relative to it, in one read each.
+pub(crate) struct Tasks(Option<crate::sys::Dir>);
+
+impl Tasks {
+    pub(crate) fn open() -> Tasks {
+        Tasks(crate::sys::Dir::open("/proc/self/task").ok())
+    }
+
+    fn read(&self, tid: i32, file: &str, buf: &mut [u8]) -> Option<String> {
+        let path = std::ffi::CString::new(format!("{tid}/{file}")).ok()?;
+        let n = match &self.0 {
+            Some(dir) => dir.read_small(&path, buf).ok()?,
+            None => return fs::read_to_string(format!("/proc/self/task/{tid}/{file}")).ok(),
+        };
+        Some(String::from_utf8_lossy(buf.get(..n)?).into_owned())
+    }
+
+    /// Name and state, from `stat` (half the cost of `status`, which also
+    /// has the blocked signals); `None` when the thread is gone.
+    pub(crate) fn name_and_state(&self, tid: i32) -> Option<(String, String)> {
+        parse_stat(&self.read(tid, "stat", &mut [0; 1024])?)
+    }
+
+    /// Name, state and blocked signals; `None` when the thread is gone.
+    pub(crate) fn status(&self, tid: i32) -> Option<TaskStatus> {
+        Some(parse_status(&self.read(tid, "status", &mut [0; 8192])?))
+    }
+}
+
+/// `tid (name) S ...`: the name between the first `(` and the last `)`
+/// (names may hold either), and the state letter in words, as `status`
+/// spells it.
+fn parse_stat(text: &str) -> Option<(String, String)> {
+    let (open, close) = (text.find('(')?, text.rfind(')')?);
+    let name = text.get(open + 1..close)?.to_string();
+    let letter = text.get(close + 1..)?.trim_start().chars().next()?;
+    let state = match letter {
+        'R' => "running",
+        'S' => "sleeping",
+        'D' => "disk sleep",
+        'T' => "stopped",
+        't' => "tracing stop",
+        'X' => "dead",
+        'Z' => "zombie",
+        'P' => "parked",
+        'I' => "idle",
+        _ => "?",
+    };
+    Some((name, state.to_string()))
+}
+
 /// Reads name, state and blocked signals; `None` when the thread is gone.
 pub(crate) fn status(tid: i32) -> Option<TaskStatus> {
     let text = fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
@@ -78,6 +130,18 @@ pub(crate) fn wchan(tid: i32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_stat() {
+        let (name, state) = parse_stat("42 (web (1) worker) S 1 2 3").unwrap();
+        assert_eq!((name.as_str(), state.as_str()), ("web (1) worker", "sleeping"));
+        assert_eq!(parse_stat("7 (x) D 0").unwrap().1, "disk sleep");
+        let me = crate::sys::gettid();
+        let tasks = Tasks::open();
+        let (name, state) = tasks.name_and_state(me).unwrap();
+        let st = tasks.status(me).unwrap();
+        assert_eq!((name, state), (st.name, st.state), "stat and status agree on this thread");
+    }
 
     #[test]
     fn parses_status() {
