@@ -263,8 +263,9 @@ fn tagfocus_on_a_scope_isolates_a_marked_functions_time() {
 }
 
 /// `perf` samples the same thread at the same time: the share of its CPU
-/// time each of its two functions gets agrees within 3 points (a thread
-/// that spends 70% in one and 30% in the other, whatever else runs).
+/// time each of its two functions gets agrees within 3 points, or 3.5
+/// standard errors when a busy machine gave the thread fewer samples (a
+/// thread that spends 70% in one and 30% in the other, whatever else runs).
 #[test]
 fn a_threads_split_agrees_with_perf() {
     let _serial = serial();
@@ -306,10 +307,26 @@ fn a_threads_split_agrees_with_perf() {
         .find(|l| l.trim_end().ends_with("::seventy_percent"))
         .and_then(|l| l.split_whitespace().nth(1)?.trim_end_matches('%').parse().ok())
         .unwrap_or_else(|| panic!("no seventy_percent in our profile:\n{top}"));
-    eprintln!("seventy_percent: {ours}% here, {theirs}% in perf");
+    // The mixer gets a full core only on a quiet machine; on a shared one
+    // it gets fewer samples, and two estimates of a 70% share from n
+    // samples each differ by sqrt(2 * 0.7 * 0.3 / n) at one sigma. The
+    // bound is 3 points or 3.5 sigma, whichever is wider.
+    // `Duration: 4s, Total samples = 997ms (24.92%)`, or `= 3.90s (...)`
+    let total_ms = |l: &str| {
+        let value = l.split("Total samples = ").nth(1)?.split_whitespace().next()?;
+        match value.strip_suffix("ms") {
+            Some(ms) => ms.parse::<f64>().ok(),
+            None => value.strip_suffix('s')?.parse::<f64>().ok().map(|s| s * 1000.0),
+        }
+    };
+    let samples: f64 = top.lines().find_map(total_ms).map_or(4000.0, |ms| ms * 999.0 / 1000.0);
+    let bound = (3.5 * (2.0 * 0.7 * 0.3 / samples.max(1.0)).sqrt() * 100.0).max(3.0);
+    eprintln!(
+        "seventy_percent: {ours}% here, {theirs}% in perf ({samples:.0} samples, bound {bound:.1} points)"
+    );
     assert!(
-        (ours - theirs).abs() <= 3.0,
-        "seventy_percent: {ours}% here, {theirs}% in perf\n{top}\n{report}"
+        (ours - theirs).abs() <= bound,
+        "seventy_percent: {ours}% here, {theirs}% in perf, {samples:.0} samples, bound {bound:.1}\n{top}\n{report}"
     );
 }
 
