@@ -31,8 +31,17 @@ static LIVE: Table<{ 1 << 16 }> = Table::new();
 /// The scope of the callsite with metadata at `key`, made (and leaked,
 /// once per callsite) with `make` on first sight.
 pub(crate) fn callsite(key: u64, make: impl FnOnce() -> Scope) -> Option<u32> {
-    if let Some(at) = BY_CALLSITE.find(key) {
-        return Some(BY_CALLSITE.value[at].load(Ordering::Relaxed));
+    let known = || BY_CALLSITE.find(key).map(|at| BY_CALLSITE.value[at].load(Ordering::Relaxed));
+    if let Some(n) = known() {
+        return Some(n);
+    }
+    // Once per callsite, under a lock: two threads creating the first spans
+    // of a callsite at once would otherwise make two scopes for it, and its
+    // stacks would not group.
+    static MAKING: Mutex<()> = Mutex::new(());
+    let _making = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = known() {
+        return Some(n);
     }
     let n = NEXT_SCOPE.fetch_add(1, Ordering::Relaxed);
     let slot = SCOPES.get(n as usize)?;
