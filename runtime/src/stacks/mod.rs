@@ -273,11 +273,13 @@ fn wait_for_handlers(pending: &mut [Pending], generation: u32, deadline: Instant
     }
 }
 
-/// Withdraws the signal of each thread not answered yet that blocks it.
+/// Withdraws the signal of each thread not answered yet that blocks it
+/// with the signal pending (a thread running its handler blocks every
+/// signal too, but has taken it).
 fn withdraw_blocked(pending: &mut [Pending], generation: u32, signal: c_int) {
     let tasks = procfs::Tasks::open();
     for p in pending.iter_mut().filter(|p| !p.done) {
-        let blocks = tasks.status(p.tid).is_some_and(|st| st.blocks(signal));
+        let blocks = tasks.status(p.tid).is_some_and(|st| st.holds_back(signal));
         if blocks && slots::cancel(p.slot, generation) {
             (p.done, p.blocked) = (true, true);
         }

@@ -10,11 +10,19 @@ pub(crate) struct TaskStatus {
     pub state: String,
     /// Mask of blocked signals (bit n-1 for signal n).
     pub sig_blk: u64,
+    /// Mask of signals pending for this thread alone.
+    pub sig_pnd: u64,
 }
 
 impl TaskStatus {
     pub(crate) fn blocks(&self, sig: i32) -> bool {
         (1..=64).contains(&sig) && self.sig_blk & (1u64 << (sig - 1)) != 0
+    }
+
+    /// `sig` waits for this thread, which blocks it: not a thread that is
+    /// inside a handler for it (which blocks it too, but took it).
+    pub(crate) fn holds_back(&self, sig: i32) -> bool {
+        self.blocks(sig) && self.sig_pnd & (1u64 << (sig - 1)) != 0
     }
 }
 
@@ -100,6 +108,7 @@ fn parse_status(text: &str) -> TaskStatus {
                     value.split_once('(').map_or(value, |(_, rest)| rest.trim_end_matches(')')).to_string()
             }
             "SigBlk" => st.sig_blk = u64::from_str_radix(value, 16).unwrap_or(0),
+            "SigPnd" => st.sig_pnd = u64::from_str_radix(value, 16).unwrap_or(0),
             _ => {}
         }
     }
@@ -151,6 +160,9 @@ mod tests {
         assert!(st.blocks(1));
         assert!(!st.blocks(10));
         assert!(!st.blocks(0));
+        assert!(!st.holds_back(1), "blocked, but not pending: taken by a handler");
+        let st = parse_status("SigPnd:\t0000000000000001\nSigBlk:\t0000000000000001\n");
+        assert!(st.holds_back(1));
     }
 
     #[test]
