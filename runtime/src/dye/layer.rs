@@ -81,3 +81,14 @@ where
         Dyed { future, dye, counted: false }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_header_name_dyes_nothing_and_panics_not() {
+        assert!(DyeLayer::header("x hotprof dye").header.is_none());
+        assert!(DyeLayer::header("X-Hotprof-Dye").header.is_some_and(|h| h == "x-hotprof-dye"));
+    }
+}
