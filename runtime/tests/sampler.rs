@@ -161,6 +161,11 @@ fn samples_inside_a_scope_carry_its_name() {
     let (scoped, in_burn) = samples(&p, "scope", "checkout", "burn_for");
     assert!(scoped > 30, "samples in the scope carry it: {scoped}");
     assert_eq!(scoped, in_burn, "and only those");
-    let (unscoped, _) = samples(&p, "thread", "shopper", "burn_for");
-    assert_eq!(unscoped, scoped, "every sample of the scope's thread was inside it");
+    // The thread lives a few microseconds outside the scope (its start and
+    // exit): one sample may land there in a loaded run, not more.
+    let (all, _) = samples(&p, "thread", "shopper", "burn_for");
+    assert!(
+        (scoped..=scoped + 1).contains(&all),
+        "the scope's thread was inside it: {all} samples, {scoped} in the scope"
+    );
 }
