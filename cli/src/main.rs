@@ -63,11 +63,25 @@ enum Command {
         /// The service's process id.
         pid: u32,
     },
+    /// Which traffic marked calls and tracing spans are recorded for: all,
+    /// or only traffic dyed with hotprof::dyed or DyeLayer (HOTPROF_SCOPES).
+    Scopes {
+        /// `all` or `dyed`.
+        which: Scopes,
+        /// The service's process id.
+        pid: u32,
+    },
     /// The capture switch and the guard's counters.
     Stats {
         /// The service's process id.
         pid: u32,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Scopes {
+    All,
+    Dyed,
 }
 
 #[derive(Debug, clap::Args)]
@@ -108,12 +122,19 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Heap { pid, output } => heap(pid, output),
         Command::Enable { pid } => emit(&Target::find(pid)?.ask(Request::Enable)?, None),
         Command::Disable { pid } => emit(&Target::find(pid)?.ask(Request::Disable)?, None),
+        Command::Scopes { which, pid } => {
+            let which = match which {
+                Scopes::All => hotprof::ScopeCapture::All,
+                Scopes::Dyed => hotprof::ScopeCapture::Dyed,
+            };
+            emit(&Target::find(pid)?.ask(Request::Scopes(which))?, None)
+        }
         Command::Stats { pid } => emit(&Target::find(pid)?.ask(Request::Stats)?, None),
     }
 }
 
 fn list() -> Result<(), Failure> {
-    println!("{:>8}  {:<24} {:>10}  {:<7}  LAST DUMP", "PID", "APP", "UPTIME", "CAPTURE");
+    println!("{:>8}  {:<24} {:>10}  {:<7}  {:<6}  LAST DUMP", "PID", "APP", "UPTIME", "CAPTURE", "SCOPES");
     for target in client::reachable() {
         let Ok(info) = target.ask(Request::Info) else { continue };
         let info = client::fields(&info);
@@ -121,11 +142,12 @@ fn list() -> Result<(), Failure> {
         let app = format!("{} {}", field("app"), field("version"));
         let uptime = field("uptime").parse::<u64>().map(human_duration).unwrap_or_else(|_| "?".into());
         println!(
-            "{:>8}  {:<24} {:>10}  {:<7}  {}",
+            "{:>8}  {:<24} {:>10}  {:<7}  {:<6}  {}",
             target.pid,
             app,
             uptime,
             field("capture"),
+            field("scopes"),
             field("last dump")
         );
     }

@@ -74,6 +74,14 @@ fn list_dump_cpu_and_the_switch() {
     assert_eq!(off.status.code(), Some(6), "{}", text(&off));
     assert!(text(&off).contains("capture is off"), "{}", text(&off));
     assert!(hotprof(&["enable", &pid]).status.success());
+    // Which traffic scopes are recorded for, flipped at run time.
+    let dyed = hotprof(&["scopes", "dyed", &pid]);
+    assert!(dyed.status.success() && text(&dyed).contains("scopes: dyed"), "{}", text(&dyed));
+    let list = String::from_utf8_lossy(&hotprof(&["list"]).stdout).into_owned();
+    assert!(list.lines().any(|l| l.trim_start().starts_with(&pid) && l.contains(" dyed ")), "{list}");
+    assert!(text(&hotprof(&["scopes", "all", &pid])).contains("scopes: all"));
+    let bad = hotprof(&["scopes", "some", &pid]);
+    assert_eq!(bad.status.code(), Some(2), "clap refuses it: {}", text(&bad));
     let stats = hotprof(&["stats", &pid]);
     assert!(String::from_utf8_lossy(&stats.stdout).contains("thread dump: 1 admitted"), "{}", text(&stats));
 }

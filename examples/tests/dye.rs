@@ -131,3 +131,28 @@ fn bad_and_flooding_dye_values_never_fail_a_request() {
     assert_eq!(svc.wait_dumps(1, WAIT).len(), 1);
     assert!(svc.alive());
 }
+
+#[test]
+fn scope_capture_flips_to_dyed_and_back_over_http() {
+    let dir = fresh_dir("dye-flip");
+    let svc = Service::start_bin(env!("CARGO_BIN_EXE_dyed-service"), &dir, &[], &[]);
+    let app = announced_addr(&svc, "dyed-service: app on http://");
+    let debug = announced_addr(&svc, "debug HTTP server on http://");
+    let post = |path: &str| request(debug, "POST", path, "Content-Length: 0\r\n");
+    let dyed_only = post("/debug/pprof/admin/scopes/dyed");
+    assert_eq!((dyed_only.status, dyed_only.text().as_str()), (200, "scopes: dyed\n"));
+    assert_eq!(get(debug, "/debug/pprof/admin/scopes/dyed").status, 405, "POST only");
+    std::thread::scope(|s| {
+        let dyed = s.spawn(|| dyed_get(app, "/wait/1500", "flip"));
+        let undyed = s.spawn(|| get(app, "/wait/1501"));
+        assert!(svc.wait_stderr("slow call dyed_service::wait_upstream", WAIT), "{}", svc.stderr());
+        svc.kill("USR1");
+        let dump = std::fs::read_to_string(&svc.wait_dumps(1, WAIT)[0]).unwrap();
+        assert!(dump.contains("upstream_call{ms=1500}") && !dump.contains("ms=1501"), "{dump}");
+        dyed.join().unwrap();
+        undyed.join().unwrap();
+    });
+    let all = post("/debug/pprof/admin/scopes/all");
+    assert_eq!((all.status, all.text().as_str()), (200, "scopes: all\n"));
+    assert!(svc.stderr().contains("scopes recorded for dyed traffic, over HTTP"), "{}", svc.stderr());
+}

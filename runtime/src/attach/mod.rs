@@ -213,6 +213,11 @@ fn execute(request: Request, stream: &mut UnixStream, capture: &'static Capture)
             notice("capture disabled through the attach socket");
             Ok(b"capture: off\n".to_vec())
         }
+        Request::Scopes(which) => {
+            switch::set_scope_capture(which);
+            notice(&format!("scopes recorded for {} traffic, through the attach socket", which.word()));
+            Ok(format!("scopes: {}\n", which.word()).into_bytes())
+        }
         Request::Dump => {
             capture.dump(Trigger::Attach).map(|d| d.to_string().into_bytes()).map_err(dump_error)
         }

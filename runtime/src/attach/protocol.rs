@@ -38,6 +38,8 @@ pub enum Request {
     Enable,
     /// `disable`: capture off.
     Disable,
+    /// `scopes all|dyed`: which traffic scopes are recorded for.
+    Scopes(crate::ScopeCapture),
     /// `cpu <seconds> <hz>`: a CPU profile.
     Cpu {
         /// The window.
@@ -111,6 +113,7 @@ impl Request {
             Request::Stats => format!("{VERSION} stats\n"),
             Request::Enable => format!("{VERSION} enable\n"),
             Request::Disable => format!("{VERSION} disable\n"),
+            Request::Scopes(which) => format!("{VERSION} scopes {}\n", which.word()),
             Request::Cpu { seconds, hz } => format!("{VERSION} cpu {seconds} {hz}\n"),
             Request::Wall { seconds, hz } => format!("{VERSION} wall {seconds} {hz}\n"),
             Request::Heap => format!("{VERSION} heap\n"),
@@ -136,6 +139,11 @@ impl Request {
             "enable" => none(Request::Enable),
             "disable" => none(Request::Disable),
             "heap" => none(Request::Heap),
+            "scopes" => match args[..] {
+                ["all"] => Ok(Request::Scopes(crate::ScopeCapture::All)),
+                ["dyed"] => Ok(Request::Scopes(crate::ScopeCapture::Dyed)),
+                _ => Err("scopes takes all or dyed".into()),
+            },
             "cpu" | "wall" => {
                 let [seconds, hz] = args[..] else { return Err(format!("{command} takes <seconds> <hz>")) };
                 let seconds = seconds
@@ -235,6 +243,8 @@ mod tests {
             Request::Cpu { seconds: 30, hz: 199 },
             Request::Wall { seconds: 1, hz: 99 },
             Request::Heap,
+            Request::Scopes(crate::ScopeCapture::All),
+            Request::Scopes(crate::ScopeCapture::Dyed),
         ] {
             assert_eq!(Request::parse(r.line().trim_end()), Ok(r));
         }
@@ -244,6 +254,8 @@ mod tests {
             assert!(Request::parse(bad).is_err(), "{bad}");
         }
         assert!(Request::parse("HOTPROF/1 cpu 10 5000").unwrap_err().contains("hz"));
+        assert_eq!(Request::parse("HOTPROF/1 scopes some").unwrap_err(), "scopes takes all or dyed");
+        assert!(Request::parse("HOTPROF/1 scopes").is_err());
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub(crate) fn routes(limits: Limits) -> Router {
         .route("/debug/pprof/threadcreate", get(threadcreate))
         .route("/debug/pprof/admin/enable", post(enable))
         .route("/debug/pprof/admin/disable", post(disable))
+        .route("/debug/pprof/admin/scopes/all", post(|| scope_capture(crate::ScopeCapture::All)))
+        .route("/debug/pprof/admin/scopes/dyed", post(|| scope_capture(crate::ScopeCapture::Dyed)))
         .route("/debug/pprof/trigger", post(trigger))
         .route("/debug/pprof/{name}", any(unknown_profile))
         .with_state(Arc::new(limits))
@@ -425,6 +427,12 @@ async fn disable() -> Response {
     switch::disable();
     notice("capture disabled over HTTP");
     responses::text("capture disabled\n".to_string())
+}
+
+async fn scope_capture(which: crate::ScopeCapture) -> Response {
+    switch::set_scope_capture(which);
+    notice(&format!("scopes recorded for {} traffic, over HTTP", which.word()));
+    responses::text(format!("scopes: {}\n", which.word()))
 }
 
 #[cfg(test)]
