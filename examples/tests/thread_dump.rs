@@ -283,6 +283,28 @@ fn tid_of(pid: i32, name: &str) -> i32 {
     find().unwrap_or_else(|| panic!("no thread {name} in {pid}"))
 }
 
+/// More threads than the user may have signals pending (`ulimit -i 64`,
+/// 300 threads): the dump waits for handlers to take theirs and captures
+/// every thread, rather than listing some as "signal queue full".
+#[test]
+fn more_threads_than_pending_signals_allowed_are_all_captured() {
+    let dir = fresh_dir("sigpending");
+    let demo = env!("CARGO_BIN_EXE_demo-service");
+    let script = r#"ulimit -i 64 && exec "$0" "$@""#;
+    let svc = Service::start_bin("/bin/bash", &dir, &["-c", script, demo, "--extra", "300"], &[]);
+    std::thread::sleep(Duration::from_millis(300)); // let new threads reach their functions
+    svc.kill("USR1");
+    let files = svc.wait_dumps(1, WAIT);
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let (_, threads) = parse_dump(&text);
+    let extras: Vec<_> = threads.iter().filter(|t| t.name.starts_with("extra-")).collect();
+    assert_eq!(extras.len(), 300, "{text}");
+    let missed =
+        |t: &&DumpThread| t.status.contains("signal queue full") || t.status.contains("not answering");
+    assert!(!threads.iter().any(|t| missed(&t)), "{text}");
+    assert!(extras.iter().all(|t| t.has_function("sleepy_worker")), "{text}");
+}
+
 #[test]
 fn stopped_and_blocking_threads_are_listed_and_the_dump_still_completes() {
     let dir = fresh_dir("late");

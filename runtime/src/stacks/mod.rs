@@ -168,7 +168,7 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
             continue;
         }
         let slot = next_slot;
-        match sys::queue_signal_to_thread(threads[ti].tid, setup.signal, slots::payload(slot, generation)) {
+        match send(threads[ti].tid, setup.signal, slots::payload(slot, generation), start + timeout) {
             Ok(()) => {
                 pending.push(Pending {
                     thread: ti,
@@ -228,6 +228,22 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
     *BLOCKERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
         threads.iter().filter(|t| matches!(t.status, ThreadStatus::SignalBlocked)).map(|t| t.tid).collect();
     RawCapture { threads, elapsed: start.elapsed() }
+}
+
+/// Queues the capture signal to thread `tid`. A full queue (`EAGAIN`: the
+/// user's `RLIMIT_SIGPENDING` reached, by this dump's own signals when the
+/// process has more threads than it allows) is waited out while handlers
+/// take theirs, until the deadline.
+fn send(tid: i32, signal: c_int, payload: u64, deadline: Instant) -> io::Result<()> {
+    loop {
+        let seen = slots::ANSWERS.load(std::sync::atomic::Ordering::Acquire);
+        match sys::queue_signal_to_thread(tid, signal, payload) {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && Instant::now() < deadline => {
+                sys::futex_wait(&slots::ANSWERS, seen, Duration::from_millis(10));
+            }
+            sent => return sent,
+        }
+    }
 }
 
 /// The reason of a thread that exited before its signal was sent.
