@@ -6,7 +6,7 @@
 
 use std::ffi::{CStr, c_int, c_void};
 use std::io;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// What the interrupted thread was doing when the capture signal arrived.
@@ -28,6 +28,44 @@ pub(crate) struct Registers {
     pub sp: usize,
     pub fp: usize,
     pub lr: usize,
+}
+
+/// [`Registers`] in a slot a signal handler writes and another thread
+/// reads: four relaxed atomics, published by the slot's own state word.
+#[derive(Debug, Default)]
+pub(crate) struct AtomicRegisters {
+    pc: AtomicUsize,
+    sp: AtomicUsize,
+    fp: AtomicUsize,
+    lr: AtomicUsize,
+}
+
+impl AtomicRegisters {
+    pub(crate) const fn new() -> Self {
+        AtomicRegisters {
+            pc: AtomicUsize::new(0),
+            sp: AtomicUsize::new(0),
+            fp: AtomicUsize::new(0),
+            lr: AtomicUsize::new(0),
+        }
+    }
+
+    /// Async-signal-safe.
+    pub(crate) fn store(&self, regs: Registers) {
+        self.pc.store(regs.pc, Ordering::Relaxed);
+        self.sp.store(regs.sp, Ordering::Relaxed);
+        self.fp.store(regs.fp, Ordering::Relaxed);
+        self.lr.store(regs.lr, Ordering::Relaxed);
+    }
+
+    pub(crate) fn load(&self) -> Registers {
+        Registers {
+            pc: self.pc.load(Ordering::Relaxed),
+            sp: self.sp.load(Ordering::Relaxed),
+            fp: self.fp.load(Ordering::Relaxed),
+            lr: self.lr.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// The kernel's `siginfo_t` for a queued signal on 64-bit Linux: the fields we

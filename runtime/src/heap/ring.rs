@@ -14,7 +14,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use crate::sys::{self, MappedBuf, Registers};
+use crate::sys::{self, AtomicRegisters, MappedBuf, Registers};
 
 /// Stack bytes copied per sample at most: allocation stacks run deep.
 const WINDOW: usize = 64 << 10;
@@ -58,10 +58,7 @@ struct Slot {
     entry: AtomicU32,
     seq: AtomicU64,
     size: AtomicUsize,
-    pc: AtomicUsize,
-    sp: AtomicUsize,
-    fp: AtomicUsize,
-    lr: AtomicUsize,
+    regs: AtomicRegisters,
     len: AtomicUsize,
 }
 
@@ -74,10 +71,7 @@ const NEW_SLOT: Slot = Slot {
     entry: AtomicU32::new(0),
     seq: AtomicU64::new(0),
     size: AtomicUsize::new(0),
-    pc: AtomicUsize::new(0),
-    sp: AtomicUsize::new(0),
-    fp: AtomicUsize::new(0),
-    lr: AtomicUsize::new(0),
+    regs: AtomicRegisters::new(),
     len: AtomicUsize::new(0),
 };
 
@@ -107,10 +101,7 @@ pub(super) fn capture(meta: Meta, bounds: Option<(usize, usize)>) -> bool {
     slot.seq.store(meta.seq, Ordering::Relaxed);
     slot.size.store(meta.size, Ordering::Relaxed);
     let (regs, len) = sys::copy_own_stack(buf, i * WINDOW, WINDOW, bounds);
-    slot.pc.store(regs.pc, Ordering::Relaxed);
-    slot.sp.store(regs.sp, Ordering::Relaxed);
-    slot.fp.store(regs.fp, Ordering::Relaxed);
-    slot.lr.store(regs.lr, Ordering::Relaxed);
+    slot.regs.store(regs);
     slot.len.store(len, Ordering::Relaxed);
     slot.state.store(READY, Ordering::Release);
     if i >= WAKE_AT {
@@ -160,12 +151,7 @@ pub(super) fn drain(mut f: impl FnMut(Ready<'_>)) -> usize {
                 seq: s.seq.load(Ordering::Relaxed),
                 size: s.size.load(Ordering::Relaxed),
             },
-            regs: Registers {
-                pc: s.pc.load(Ordering::Relaxed),
-                sp: s.sp.load(Ordering::Relaxed),
-                fp: s.fp.load(Ordering::Relaxed),
-                lr: s.lr.load(Ordering::Relaxed),
-            },
+            regs: s.regs.load(),
             stack: buf.get(i * WINDOW..i * WINDOW + len).unwrap_or(&[]),
         });
         s.state.store(FREE, Ordering::Release);

@@ -16,7 +16,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use crate::sys::{self, Interrupted, MappedBuf, Registers, SignalSink};
+use crate::sys::{self, AtomicRegisters, Interrupted, MappedBuf, Registers, SignalSink};
 
 /// Stack bytes copied per sample: deep enough for the stacks CPU time is
 /// spent in; a deeper stack loses its outermost frames.
@@ -35,10 +35,7 @@ fn word(generation: u32, phase: u32) -> u64 {
 struct Slot {
     state: AtomicU64,
     tid: AtomicI32,
-    pc: AtomicUsize,
-    sp: AtomicUsize,
-    fp: AtomicUsize,
-    lr: AtomicUsize,
+    regs: AtomicRegisters,
     node: AtomicU32,
     dye: AtomicU32,
     len: AtomicUsize,
@@ -63,10 +60,7 @@ fn ring() -> Option<&'static Ring> {
             .map(|_| Slot {
                 state: AtomicU64::new(word(0, FREE)),
                 tid: AtomicI32::new(0),
-                pc: AtomicUsize::new(0),
-                sp: AtomicUsize::new(0),
-                fp: AtomicUsize::new(0),
-                lr: AtomicUsize::new(0),
+                regs: AtomicRegisters::new(),
                 node: AtomicU32::new(0),
                 dye: AtomicU32::new(0),
                 len: AtomicUsize::new(0),
@@ -133,12 +127,7 @@ pub(crate) fn drain(generation: u32, mut f: impl FnMut(Sample<'_>)) {
         let stack = ring.stacks.get(i * WINDOW..i * WINDOW + len).unwrap_or(&[]);
         f(Sample {
             tid: s.tid.load(Ordering::Relaxed),
-            regs: Registers {
-                pc: s.pc.load(Ordering::Relaxed),
-                sp: s.sp.load(Ordering::Relaxed),
-                fp: s.fp.load(Ordering::Relaxed),
-                lr: s.lr.load(Ordering::Relaxed),
-            },
+            regs: s.regs.load(),
             node: s.node.load(Ordering::Relaxed),
             dye: s.dye.load(Ordering::Relaxed),
             stack,
@@ -172,10 +161,7 @@ fn record(i: Interrupted) {
         return;
     }
     s.tid.store(sys::gettid(), Ordering::Relaxed);
-    s.pc.store(i.regs.pc, Ordering::Relaxed);
-    s.sp.store(i.regs.sp, Ordering::Relaxed);
-    s.fp.store(i.regs.fp, Ordering::Relaxed);
-    s.lr.store(i.regs.lr, Ordering::Relaxed);
+    s.regs.store(i.regs);
     s.node.store(crate::scope::innermost_node(), Ordering::Relaxed);
     s.dye.store(crate::dye::current_id(), Ordering::Relaxed);
     let len = ring.stacks.fill_from(at * WINDOW, WINDOW, i.regs.sp);

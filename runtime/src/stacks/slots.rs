@@ -29,7 +29,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use crate::sys::{self, Interrupted, MappedBuf, Registers, SignalSink};
+use crate::sys::{self, AtomicRegisters, Interrupted, MappedBuf, Registers, SignalSink};
 
 const CHUNK: usize = 256;
 const MAX_CHUNKS: usize = 64;
@@ -60,10 +60,7 @@ pub(crate) fn payload(index: usize, generation: u32) -> u64 {
 struct Slot {
     state: AtomicU64,
     tid: AtomicI32,
-    pc: AtomicUsize,
-    sp: AtomicUsize,
-    fp: AtomicUsize,
-    lr: AtomicUsize,
+    regs: AtomicRegisters,
     /// Where in the arena the copy goes, and how many bytes it may take.
     at: AtomicUsize,
     room: AtomicUsize,
@@ -78,10 +75,7 @@ impl Slot {
         Slot {
             state: AtomicU64::new(word(0, IDLE)),
             tid: AtomicI32::new(0),
-            pc: AtomicUsize::new(0),
-            sp: AtomicUsize::new(0),
-            fp: AtomicUsize::new(0),
-            lr: AtomicUsize::new(0),
+            regs: AtomicRegisters::new(),
             at: AtomicUsize::new(0),
             room: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
@@ -224,12 +218,7 @@ pub(crate) fn take(index: usize, generation: u32) -> Option<Taken> {
     }
     let taken = Taken {
         tid: s.tid.load(Ordering::Relaxed),
-        regs: Registers {
-            pc: s.pc.load(Ordering::Relaxed),
-            sp: s.sp.load(Ordering::Relaxed),
-            fp: s.fp.load(Ordering::Relaxed),
-            lr: s.lr.load(Ordering::Relaxed),
-        },
+        regs: s.regs.load(),
         at: s.at.load(Ordering::Relaxed),
         len: s.len.load(Ordering::Relaxed),
         pause_ns: s.pause_ns.load(Ordering::Relaxed),
@@ -259,10 +248,7 @@ fn copy_own(i: Interrupted) {
     }
     let entered = sys::monotonic_ns();
     s.tid.store(sys::gettid(), Ordering::Relaxed);
-    s.pc.store(i.regs.pc, Ordering::Relaxed);
-    s.sp.store(i.regs.sp, Ordering::Relaxed);
-    s.fp.store(i.regs.fp, Ordering::Relaxed);
-    s.lr.store(i.regs.lr, Ordering::Relaxed);
+    s.regs.store(i.regs);
     let stack = mapping_end(i.regs.sp).map_or(0, |end| end - i.regs.sp);
     let room = s.room.load(Ordering::Relaxed).min(stack);
     let len = STACKS
