@@ -132,7 +132,6 @@ struct Pending {
     /// Index into the capture's threads.
     thread: usize,
     slot: usize,
-    tid: i32,
     /// The handler finished, or its signal was withdrawn.
     done: bool,
     /// Withdrawn: the thread blocks the capture signal.
@@ -162,7 +161,6 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
         while next_slot < capacity && !slots::arm(next_slot, generation, next_slot * window, room) {
             next_slot += 1; // a handler of an earlier dump is still in it
         }
-        // Past the arena's end a slot gets no room: its pc alone.
         if next_slot >= capacity {
             failures.push((ti, libc::ENOSPC));
             continue;
@@ -170,14 +168,7 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
         let slot = next_slot;
         match send(threads[ti].tid, setup.signal, slots::payload(slot, generation), start + timeout) {
             Ok(()) => {
-                pending.push(Pending {
-                    thread: ti,
-                    slot,
-                    tid: threads[ti].tid,
-                    done: false,
-                    blocked: false,
-                    taken: None,
-                });
+                pending.push(Pending { thread: ti, slot, done: false, blocked: false, taken: None });
                 next_slot += 1;
             }
             Err(e) => {
@@ -186,7 +177,7 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
             }
         }
     }
-    wait_for_handlers(&mut pending, generation, start + timeout, setup.signal);
+    wait_for_handlers(&mut pending, &threads, generation, start + timeout, setup.signal);
     for (ti, errno) in failures {
         threads[ti].status = ThreadStatus::NotSignalled {
             reason: match errno {
@@ -252,7 +243,13 @@ const EXITED: &str = "exited";
 /// Takes each handler's result as it finishes, until all have or the
 /// deadline; then withdraws the signals not yet answered (a handler caught
 /// copying gets a short grace).
-fn wait_for_handlers(pending: &mut [Pending], generation: u32, deadline: Instant, signal: c_int) {
+fn wait_for_handlers(
+    pending: &mut [Pending],
+    threads: &[RawThread],
+    generation: u32,
+    deadline: Instant,
+    signal: c_int,
+) {
     let block_check = Instant::now() + BLOCK_CHECK;
     let mut checked = false;
     loop {
@@ -268,7 +265,7 @@ fn wait_for_handlers(pending: &mut [Pending], generation: u32, deadline: Instant
         }
         if !checked && now >= block_check {
             checked = true;
-            withdraw_blocked(pending, generation, signal);
+            withdraw_blocked(pending, threads, generation, signal);
             continue;
         }
         sys::futex_wait(&slots::ANSWERS, seen, (deadline - now).min(Duration::from_millis(10)));
@@ -292,10 +289,10 @@ fn wait_for_handlers(pending: &mut [Pending], generation: u32, deadline: Instant
 /// Withdraws the signal of each thread not answered yet that blocks it
 /// with the signal pending (a thread running its handler blocks every
 /// signal too, but has taken it).
-fn withdraw_blocked(pending: &mut [Pending], generation: u32, signal: c_int) {
+fn withdraw_blocked(pending: &mut [Pending], threads: &[RawThread], generation: u32, signal: c_int) {
     let tasks = procfs::Tasks::open();
     for p in pending.iter_mut().filter(|p| !p.done) {
-        let blocks = tasks.status(p.tid).is_some_and(|st| st.holds_back(signal));
+        let blocks = tasks.status(threads[p.thread].tid).is_some_and(|st| st.holds_back(signal));
         if blocks && slots::cancel(p.slot, generation) {
             (p.done, p.blocked) = (true, true);
         }
