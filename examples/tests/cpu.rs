@@ -27,13 +27,6 @@ fn wait_cpu_sets(svc: &Service, n: usize) -> bool {
     wait_until(WAIT, || ["pb.gz", "svg", "folded"].iter().all(|ext| cpu_files(&svc.dir, ext).len() >= n))
 }
 
-fn go_pprof(args: &[&str], file: &Path) -> String {
-    let out =
-        Command::new("go").arg("tool").arg("pprof").args(args).arg(file).output().expect("go tool pprof");
-    assert!(out.status.success(), "go tool pprof {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn sigusr2_writes_a_cpu_profile_that_go_flamegraph_tools_read() {
     let _serial = serial();

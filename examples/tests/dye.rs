@@ -8,8 +8,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -28,13 +26,6 @@ fn dyed_service(tag: &str) -> (Service, SocketAddr) {
 
 fn dyed_get(app: SocketAddr, path: &str, dye: &str) -> Answer {
     request(app, "GET", path, &format!("x-hotprof-dye: {dye}\r\n"))
-}
-
-fn go_pprof(args: &[&str], file: &Path) -> String {
-    let out =
-        Command::new("go").args(["tool", "pprof"]).args(args).arg(file).output().expect("go tool pprof");
-    assert!(out.status.success(), "go tool pprof {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -20,13 +19,6 @@ fn heap_service(tag: &str, args: &[&str], env: &[(&str, &str)]) -> Service {
 
 fn heap_files(dir: &Path) -> Vec<PathBuf> {
     files_ending(dir, "-heap.pb.gz")
-}
-
-fn go_pprof(args: &[&str], source: &str) -> String {
-    let out =
-        Command::new("go").args(["tool", "pprof"]).args(args).arg(source).output().expect("go tool pprof");
-    assert!(out.status.success(), "go tool pprof {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The cumulative bytes of `function` in `-sample_index=index` of `source`
@@ -83,9 +75,9 @@ fn heap_and_allocs_over_http_as_go_serves_them() {
     let svc =
         heap_service("heap-http", &[], &[("HOTPROF_HTTP", "127.0.0.1:0"), ("HOTPROF_HEAP_RATE", "128KiB")]);
     let addr = announced_addr(&svc, "debug HTTP server on http://");
-    let heap = go_pprof(&["-top"], &format!("http://{addr}/debug/pprof/heap"));
+    let heap = go_pprof(&["-top"], format!("http://{addr}/debug/pprof/heap"));
     assert!(heap.contains("Type: inuse_space"), "{heap}");
-    let allocs = go_pprof(&["-top"], &format!("http://{addr}/debug/pprof/allocs"));
+    let allocs = go_pprof(&["-top"], format!("http://{addr}/debug/pprof/allocs"));
     assert!(allocs.contains("Type: alloc_space"), "allocs shows alloc_space first: {allocs}");
     let churned = cum_bytes(
         &format!("http://{addr}/debug/pprof/allocs?gc=1"),

@@ -264,3 +264,11 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Ans
 pub fn get(addr: SocketAddr, path: &str) -> Answer {
     request(addr, "GET", path, "")
 }
+
+/// `go tool pprof ARGS SOURCE` (a file or a URL): its output; a failure fails the test.
+pub fn go_pprof(args: &[&str], source: impl AsRef<std::ffi::OsStr>) -> String {
+    let out =
+        Command::new("go").args(["tool", "pprof"]).args(args).arg(source).output().expect("go tool pprof");
+    assert!(out.status.success(), "go tool pprof {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
