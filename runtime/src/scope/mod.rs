@@ -89,7 +89,7 @@ impl Scope {
 
     /// After a call ended: a slow-call event if it crossed the threshold and was not reported yet.
     #[inline]
-    fn check_threshold(&'static self, node: u32, start_ns: u64, flagged: bool, who: Holder) {
+    fn check_threshold(&'static self, node: u32, start_ns: u64, flagged: bool, who: Runner) {
         if self.threshold_ns == 0 || flagged {
             return;
         }
@@ -103,7 +103,7 @@ impl Scope {
 /// Who ran a call, for its slow-call event: the thread (for a task, the
 /// thread that polled it last), the task, and the dye of its traffic.
 #[derive(Debug, Clone, Copy)]
-struct Holder {
+struct Runner {
     tid: i32,
     task: Option<u64>,
     dye: u32,
@@ -212,7 +212,7 @@ fn leave(t: &'static threads::ThreadFrames, depth: u32) {
     {
         let flagged = frame.flagged.load(Ordering::Relaxed);
         let who =
-            Holder { tid: t.tid.load(Ordering::Relaxed), task: None, dye: t.dye.load(Ordering::Relaxed) };
+            Runner { tid: t.tid.load(Ordering::Relaxed), task: None, dye: t.dye.load(Ordering::Relaxed) };
         scope.check_threshold(node, frame.start_ns.load(Ordering::Relaxed), flagged, who);
     }
 }
@@ -381,7 +381,7 @@ fn finish(link: &mut Link, completed: Option<&'static Scope>) {
         if scope.threshold_ns > 0 {
             let (start, flagged) =
                 (frame.start_ns.load(Ordering::Relaxed), frame.flagged.load(Ordering::Relaxed));
-            let who = Holder {
+            let who = Runner {
                 tid: rec.last_tid.load(Ordering::Relaxed),
                 task: Some(serial),
                 dye: rec.dye.load(Ordering::Relaxed),
