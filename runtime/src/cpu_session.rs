@@ -13,7 +13,7 @@ use crate::guard::Refused;
 use crate::pprof_proto::{self, ProfileBuilder, ProtoFrame};
 use crate::sampler::{self, Mode, Samples, StackKey};
 use crate::stacks::Symbolizer;
-use crate::{scope, switch};
+use crate::switch;
 
 static BUSY: AtomicBool = AtomicBool::new(false);
 
@@ -170,12 +170,7 @@ fn stacks(samples: &Samples, mode: Mode, symbolizer: &mut Symbolizer) -> BTreeMa
 fn labels(key: &StackKey, samples: &Samples, mode: Mode) -> Vec<(&'static str, String)> {
     let thread = samples.names.get(&key.tid).cloned().unwrap_or_else(|| key.tid.to_string());
     let mut labels = vec![("thread", thread)];
-    if let Some(scope) = scope::scope_name(key.node) {
-        labels.push(("scope", scope.to_string()));
-    }
-    if let Some(dye) = crate::dye::name(key.dye) {
-        labels.push(("dye", dye.to_string()));
-    }
+    labels.extend(crate::labels::scope_and_dye(key.node, key.dye));
     if mode == Mode::Wall {
         labels.push(("state", if key.running { "running" } else { "sleeping" }.to_string()));
     }

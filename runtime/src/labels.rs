@@ -1,5 +1,6 @@
-//! The `# labels: {...}` line of Go's `debug=1` text profiles (goroutine,
-//! threadcreate, heap), in the JSON shape Go prints.
+//! Sample labels: the `# labels: {...}` line of Go's `debug=1` text profiles (goroutine,
+//! threadcreate, heap), in the JSON shape Go prints, and the scope and dye
+//! labels of CPU, wall and heap samples.
 
 use std::fmt::Write as _;
 
@@ -8,6 +9,14 @@ pub(crate) fn line(pairs: &[(&str, &str)]) -> String {
     let fields: Vec<String> =
         pairs.iter().map(|(k, v)| format!("{}:{}", json_string(k), json_string(v))).collect();
     format!("# labels: {{{}}}", fields.join(","))
+}
+
+/// The labels a sample carries after its thread: `scope` (the innermost
+/// scope of stack node `node`) and `dye` (tag id `dye`), each when there is one.
+pub(crate) fn scope_and_dye(node: u32, dye: u32) -> impl Iterator<Item = (&'static str, String)> {
+    let scope = crate::scope::scope_name(node).map(|s| ("scope", s.to_string()));
+    let dye = crate::dye::name(dye).map(|d| ("dye", d.to_string()));
+    scope.into_iter().chain(dye)
 }
 
 /// A JSON string literal (names are short, but may hold anything).

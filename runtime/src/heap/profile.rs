@@ -12,7 +12,6 @@ use std::time::{Duration, SystemTime};
 use super::collector::{self, OVERFLOW, StackKey};
 use super::{live, sampling, stats};
 use crate::pprof_proto::{self, ProfileBuilder, ProtoFrame};
-use crate::scope;
 use crate::stacks::Symbolizer;
 
 /// Samples of one (stack, block size): allocated since the start, live now.
@@ -144,12 +143,7 @@ fn name_stacks(snap: &Snapshot, symbolizer: &mut Symbolizer) -> HashMap<Origin, 
         .zip(pprof_proto::machine_stacks(&pcs, symbolizer))
         .map(|((id, key), frames)| {
             let mut labels = vec![("thread", key.thread.clone())];
-            if let Some(scope) = scope::scope_name(key.node) {
-                labels.push(("scope", scope.to_string()));
-            }
-            if let Some(dye) = crate::dye::name(key.dye) {
-                labels.push(("dye", dye.to_string()));
-            }
+            labels.extend(crate::labels::scope_and_dye(key.node, key.dye));
             (Origin::Stack(**id), Named { labels, frames: without_allocator(frames) })
         })
         .collect();
