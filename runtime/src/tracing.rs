@@ -56,16 +56,17 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for HotprofLayer {
         let slow = self.slow_ns;
         let make = || Scope::new(meta.name(), meta.file().unwrap_or("?"), meta.line().unwrap_or(0), slow);
         let Some(callsite) = spans::callsite(key, make) else { return };
-        let mut fields = FieldText::default();
-        attrs.record(&mut fields);
-        let parent = ctx.span(id).and_then(|s| s.parent()).map_or(0, |p| p.id().into_u64());
-        spans::open(id.into_u64(), callsite, parent, fields.0);
+        // The parent as the registry sets it, without looking the new span up.
+        let parent = if attrs.is_contextual() {
+            ctx.current_span().id().map_or(0, Id::into_u64)
+        } else {
+            attrs.parent().map_or(0, Id::into_u64)
+        };
+        spans::open(id.into_u64(), callsite, parent, |text| attrs.record(&mut FieldText(text)));
     }
 
     fn on_record(&self, id: &Id, values: &span::Record<'_>, _ctx: Context<'_, S>) {
-        let mut fields = FieldText::default();
-        values.record(&mut fields);
-        spans::record(id.into_u64(), &fields.0);
+        spans::record(id.into_u64(), |text| values.record(&mut FieldText(text)));
     }
 
     fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
@@ -81,15 +82,76 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for HotprofLayer {
     }
 }
 
-/// Fields as `name=value` pairs, strings quoted (`id=7 client="osprey"`).
-#[derive(Default)]
-struct FieldText(String);
+/// Appends fields as `name=value` pairs, strings quoted (`id=7
+/// client="osprey"`), up to [`spans::MAX_FIELDS`] bytes in all.
+struct FieldText<'a>(&'a mut String);
 
-impl Visit for FieldText {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if !self.0.is_empty() {
-            self.0.push(' ');
+impl FieldText<'_> {
+    /// Appends `name=` and then, through `value`, the value, within the bound.
+    fn push(&mut self, field: &Field, value: impl FnOnce(&mut String) -> std::fmt::Result) {
+        let text = &mut *self.0;
+        if text.len() >= spans::MAX_FIELDS {
+            return;
         }
-        let _ = write!(self.0, "{}={value:?}", field.name());
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(field.name());
+        text.push('=');
+        let _ = value(text);
+        if text.len() > spans::MAX_FIELDS {
+            let mut cut = spans::MAX_FIELDS;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+        }
+    }
+}
+
+// Integers and booleans are written without the `Debug` machinery: most
+// span fields are ids and counts, and this runs for every span created.
+impl Visit for FieldText<'_> {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, |t| write!(t, "{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, |t| write!(t, "{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, |t| {
+            t.push_str(if value { "true" } else { "false" });
+            Ok(())
+        });
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.push(field, |t| write!(t, "{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    #[test]
+    fn fields_are_kept_to_a_bounded_text() {
+        let subscriber = tracing_subscriber::registry().with(layer());
+        ::tracing::subscriber::with_default(subscriber, || {
+            let long = "é".repeat(400);
+            let span =
+                ::tracing::info_span!("long_fields", id = 7, note = %long, more = ::tracing::field::Empty);
+            let id = span.id().map(|id| id.into_u64()).unwrap_or(0);
+            span.record("more", 8);
+            let text = spans::fields(id).unwrap_or_default();
+            assert!(text.starts_with("id=7 note=éé"), "{text}");
+            assert!(text.ends_with('…') && text.len() <= spans::MAX_FIELDS + '…'.len_utf8(), "{text}");
+            assert!(!text.contains("more"), "fields past the bound are dropped: {text}");
+        });
     }
 }

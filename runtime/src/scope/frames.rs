@@ -15,6 +15,10 @@ pub(crate) struct Frame {
     pub flagged: AtomicBool,
     /// The `tracing` span this frame stands for (its id), or 0.
     pub span: AtomicU64,
+    /// Where the last span entered in this frame is in the live-span
+    /// table: a task polled again at the same depth finds it without a
+    /// lookup. Only a hint, checked against the table's key.
+    pub span_slot: AtomicU32,
 }
 
 impl Frame {
@@ -24,6 +28,7 @@ impl Frame {
             start_ns: AtomicU64::new(0),
             flagged: AtomicBool::new(false),
             span: AtomicU64::new(0),
+            span_slot: AtomicU32::new(0),
         }
     }
 

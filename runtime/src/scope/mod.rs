@@ -145,27 +145,28 @@ fn enter_on(scope: &'static Scope) -> ScopeGuard {
 
 /// A `tracing` span was entered on this thread (feature `tracing`): its
 /// callsite's scope becomes a frame, as a marked call's does, remembering
-/// the span for its fields.
+/// the span for its fields. Written out rather than through [`enter_on`]:
+/// a span is entered on every poll of its task, so this is the layer's hot
+/// path (one thread-local, the span's table slot remembered in the frame).
 #[cfg(feature = "tracing")]
 pub(crate) fn enter_span(id: u64) {
     if !switch::scopes_here() {
         return;
     }
     let Some(t) = threads::local() else { return };
-    let Some((scope, since)) = spans::enter(id, t.tid.load(Ordering::Relaxed), t.dye.load(Ordering::Relaxed))
-    else {
-        return;
+    let depth = t.stack.depth.load(Ordering::Relaxed);
+    let Some(frame) = t.stack.frames.get(depth as usize) else { return };
+    let Some((scope, since)) = spans::enter(id, &frame.span_slot, t) else { return };
+    let parent = if depth > 0 {
+        t.stack.top_node()
+    } else {
+        tasks::current().map_or(nodes::ROOT, |r| r.stack.top_node())
     };
-    let guard = enter_on(scope);
-    if let Some((t, depth)) = guard.entered
-        && let Some(frame) = t.stack.frames.get(depth as usize)
-    {
-        // Its time counts from the span's first enter, not this poll's.
-        frame.start_ns.store(since, Ordering::Relaxed);
-        frame.span.store(id, Ordering::Relaxed);
-    }
+    // Its time counts from the span's first enter, not this poll's.
+    frame.set(nodes::child(parent, scope), since);
+    frame.span.store(id, Ordering::Relaxed);
     // The frame stays until the span is exited (`exit_span`).
-    std::mem::forget(guard);
+    t.stack.depth.store(depth + 1, Ordering::Release);
 }
 
 /// A `tracing` span was exited on this thread: its frame goes. Spans are

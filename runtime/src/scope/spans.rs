@@ -17,8 +17,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
+use super::threads::ThreadFrames;
 use super::{Scope, clock, nodes, slow};
 
 /// Distinct span callsites with a scope, at most.
@@ -26,12 +27,13 @@ const CALLSITES: usize = 4096;
 static SCOPES: [OnceLock<&'static Scope>; CALLSITES] = [const { OnceLock::new() }; CALLSITES];
 static NEXT_SCOPE: AtomicU32 = AtomicU32::new(0);
 static BY_CALLSITE: Table<{ 1 << 13 }> = Table::new();
-static LIVE: Table<{ 1 << 16 }> = Table::new();
+const LIVE_SLOTS: usize = 1 << 16;
+static LIVE: Table<LIVE_SLOTS> = Table::new();
 
 /// The scope of the callsite with metadata at `key`, made (and leaked,
 /// once per callsite) with `make` on first sight.
 pub(crate) fn callsite(key: u64, make: impl FnOnce() -> Scope) -> Option<u32> {
-    let known = || BY_CALLSITE.find(key).map(|at| BY_CALLSITE.value[at].load(Ordering::Relaxed));
+    let known = || BY_CALLSITE.find(key).map(|at| BY_CALLSITE.slots[at].value.load(Ordering::Relaxed));
     if let Some(n) = known() {
         return Some(n);
     }
@@ -50,98 +52,111 @@ pub(crate) fn callsite(key: u64, make: impl FnOnce() -> Scope) -> Option<u32> {
     Some(n)
 }
 
-/// Span `id` was created at callsite `n`, under span `parent` (0: none),
-/// with `fields` recorded.
-pub(crate) fn open(id: u64, n: u32, parent: u64, fields: String) {
-    LIVE.insert(id, n, parent);
-    if !fields.is_empty() {
-        shard(id).lock().unwrap_or_else(|p| p.into_inner()).insert(id, fields);
+/// Span `id` was created at callsite `n`, under span `parent` (0: none);
+/// `write_fields` writes its recorded fields.
+pub(crate) fn open(id: u64, n: u32, parent: u64, write_fields: impl FnOnce(&mut String)) {
+    let Some(at) = LIVE.insert(id, n, parent) else { return };
+    let mut text = field_text(at);
+    text.clear();
+    if text.capacity() > 4 * MAX_FIELDS {
+        text.shrink_to(MAX_FIELDS);
     }
+    write_fields(&mut text);
 }
 
 fn scope(n: u32) -> Option<&'static Scope> {
     SCOPES.get(n as usize)?.get().copied()
 }
 
-/// Span `id` is entered on thread `tid`, in traffic dyed `dye`: its scope, if it is tracked, and
-/// when it was first entered (a span's frames count its time from then).
+/// Span `id` is entered on thread `t`, in the traffic it polls: its scope,
+/// if it is tracked, and when it was first entered (a span's frames count
+/// its time from then). `slot` is where the span last entered at that
+/// depth was found in the table; kept up to date here.
 #[inline]
-pub(crate) fn enter(id: u64, tid: i32, dye: u32) -> Option<(&'static Scope, u64)> {
-    let at = LIVE.find(id)?;
+pub(crate) fn enter(id: u64, slot: &AtomicU32, t: &ThreadFrames) -> Option<(&'static Scope, u64)> {
+    let hint = slot.load(Ordering::Relaxed) as usize;
+    let at = match LIVE.slots.get(hint) {
+        Some(s) if s.key.load(Ordering::Acquire) == id => hint,
+        _ => {
+            let at = LIVE.find(id)?;
+            slot.store(at as u32, Ordering::Relaxed);
+            at
+        }
+    };
     // Written only when they change: a span is entered once per poll, and
     // its line stays clean in the other cores' caches.
-    if LIVE.tid[at].load(Ordering::Relaxed) != tid {
-        LIVE.tid[at].store(tid, Ordering::Relaxed);
+    let tid = t.tid.load(Ordering::Relaxed);
+    if LIVE.slots[at].tid.load(Ordering::Relaxed) != tid {
+        LIVE.slots[at].tid.store(tid, Ordering::Relaxed);
     }
-    if LIVE.dye[at].load(Ordering::Relaxed) != dye {
-        LIVE.dye[at].store(dye, Ordering::Relaxed);
+    let dye = t.dye.load(Ordering::Relaxed);
+    if LIVE.slots[at].dye.load(Ordering::Relaxed) != dye {
+        LIVE.slots[at].dye.store(dye, Ordering::Relaxed);
     }
-    let mut since = LIVE.since[at].load(Ordering::Relaxed);
+    let mut since = LIVE.slots[at].since.load(Ordering::Relaxed);
     if since == 0 {
         since = clock::precise_ns().max(1);
-        LIVE.since[at].store(since, Ordering::Release);
+        LIVE.slots[at].since.store(since, Ordering::Release);
     }
-    Some((scope(LIVE.value[at].load(Ordering::Relaxed))?, since))
+    Some((scope(LIVE.slots[at].value.load(Ordering::Relaxed))?, since))
 }
 
 /// The scope of live span `id`, if it is tracked.
 #[cfg(test)]
 pub(crate) fn scope_of(id: u64) -> Option<&'static Scope> {
     let at = LIVE.find(id)?;
-    scope(LIVE.value[at].load(Ordering::Relaxed))
+    scope(LIVE.slots[at].value.load(Ordering::Relaxed))
 }
 
-/// Span `id` recorded more fields.
-pub(crate) fn record(id: u64, more: &str) {
-    if more.is_empty() {
-        return;
+/// Span `id` recorded more fields: `write_fields` appends them.
+pub(crate) fn record(id: u64, write_fields: impl FnOnce(&mut String)) {
+    if let Some(at) = LIVE.find(id) {
+        write_fields(&mut field_text(at));
     }
-    let mut map = shard(id).lock().unwrap_or_else(|p| p.into_inner());
-    let fields = map.entry(id).or_default();
-    if !fields.is_empty() {
-        fields.push(' ');
-    }
-    fields.push_str(more);
 }
 
 /// Span `id` closed: a slow-call event if it lived past its scope's
 /// threshold (`slow_spans`) and none was reported while it ran.
 pub(crate) fn close(id: u64) {
-    if let Some(at) = LIVE.find(id) {
-        let elapsed = clock::precise_ns().saturating_sub(LIVE.since[at].load(Ordering::Relaxed));
+    let Some(at) = LIVE.find(id) else { return };
+    if may_be_slow(at) {
+        let elapsed = clock::precise_ns().saturating_sub(LIVE.slots[at].since.load(Ordering::Relaxed));
         if slow_now(at, elapsed) {
-            let fields = shard(id).lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-            if let Some(fields) = fields {
+            if let Some(fields) = fields(id) {
                 closed_fields().lock().unwrap_or_else(|p| p.into_inner()).insert(id, fields);
             }
             slow::report_span(
                 chain_node(at),
                 elapsed,
                 false,
-                LIVE.tid[at].load(Ordering::Relaxed),
+                LIVE.slots[at].tid.load(Ordering::Relaxed),
                 id,
                 dye(at),
             );
         }
     }
-    LIVE.remove(id);
-    shard(id).lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    LIVE.remove_at(at, id);
+}
+
+/// Whether the span at `at` was entered and its callsite has a threshold
+/// (no clock is read for the others).
+fn may_be_slow(at: usize) -> bool {
+    LIVE.slots[at].since.load(Ordering::Relaxed) != 0
+        && scope(LIVE.slots[at].value.load(Ordering::Relaxed)).is_some_and(|s| s.threshold_ns() > 0)
 }
 
 /// Whether the span at `at`, alive `elapsed` ns, is slow and not yet
 /// reported (then it is marked reported).
 fn slow_now(at: usize, elapsed: u64) -> bool {
-    let entered = LIVE.since[at].load(Ordering::Relaxed) != 0;
-    let threshold = scope(LIVE.value[at].load(Ordering::Relaxed)).map_or(0, Scope::threshold_ns);
-    entered
-        && threshold > 0
+    let threshold = scope(LIVE.slots[at].value.load(Ordering::Relaxed)).map_or(0, Scope::threshold_ns);
+    may_be_slow(at)
         && elapsed >= threshold
-        && LIVE.reported[at].compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        && LIVE.slots[at].reported.compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed).is_ok()
 }
 
 /// The dye of the traffic that last entered the span at `at`.
 fn dye(at: usize) -> u32 {
-    LIVE.dye[at].load(Ordering::Relaxed)
+    LIVE.slots[at].dye.load(Ordering::Relaxed)
 }
 
 /// The stack node of the span at `at` under its parent spans.
@@ -149,10 +164,10 @@ fn chain_node(at: usize) -> u32 {
     let mut chain = Vec::new();
     let mut cur = Some(at);
     while let Some(i) = cur.filter(|_| chain.len() < 64) {
-        if let Some(s) = scope(LIVE.value[i].load(Ordering::Relaxed)) {
+        if let Some(s) = scope(LIVE.slots[i].value.load(Ordering::Relaxed)) {
             chain.push(s);
         }
-        cur = LIVE.find(LIVE.extra[i].load(Ordering::Relaxed));
+        cur = LIVE.find(LIVE.slots[i].extra.load(Ordering::Relaxed));
     }
     chain.iter().rev().fold(nodes::ROOT, |node, s| nodes::child(node, s))
 }
@@ -160,18 +175,18 @@ fn chain_node(at: usize) -> u32 {
 /// Reports, once each, live spans that have been alive past their
 /// threshold, entered now or parked (the sampler thread calls this).
 pub(crate) fn flag_slow(now_ns: u64) {
-    for at in 0..LIVE.keys.len() {
-        let id = LIVE.keys[at].load(Ordering::Acquire);
-        if id == EMPTY || id >= CLAIMED || LIVE.reported[at].load(Ordering::Relaxed) != 0 {
+    for at in 0..LIVE.slots.len() {
+        let id = LIVE.slots[at].key.load(Ordering::Acquire);
+        if id == EMPTY || id >= CLAIMED || LIVE.slots[at].reported.load(Ordering::Relaxed) != 0 {
             continue;
         }
-        let elapsed = now_ns.saturating_sub(LIVE.since[at].load(Ordering::Relaxed));
+        let elapsed = now_ns.saturating_sub(LIVE.slots[at].since.load(Ordering::Relaxed));
         if slow_now(at, elapsed) {
             slow::report_span(
                 chain_node(at),
                 elapsed,
                 true,
-                LIVE.tid[at].load(Ordering::Relaxed),
+                LIVE.slots[at].tid.load(Ordering::Relaxed),
                 id,
                 dye(at),
             );
@@ -192,7 +207,10 @@ fn closed_fields() -> &'static Mutex<HashMap<u64, String>> {
 
 /// The recorded fields of span `id`, for dumps.
 pub(crate) fn fields(id: u64) -> Option<String> {
-    shard(id).lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+    let at = LIVE.find(id)?;
+    let text = field_text(at).clone();
+    // The span may have closed, and another taken its slot, meanwhile.
+    (LIVE.slots[at].key.load(Ordering::Acquire) == id && !text.is_empty()).then_some(text)
 }
 
 /// A parked task's spans, outermost first: (scope, span id, first entered).
@@ -223,18 +241,18 @@ pub(crate) fn parked() -> Vec<Parked> {
         .filter(|&span| span != 0)
         .collect();
     let mut live: HashMap<u64, Seen> = HashMap::new();
-    for at in 0..LIVE.keys.len() {
-        let id = LIVE.keys[at].load(Ordering::Acquire);
+    for at in 0..LIVE.slots.len() {
+        let id = LIVE.slots[at].key.load(Ordering::Acquire);
         if id == EMPTY || id >= CLAIMED {
             continue;
         }
-        let Some(scope) = scope(LIVE.value[at].load(Ordering::Relaxed)) else { continue };
+        let Some(scope) = scope(LIVE.slots[at].value.load(Ordering::Relaxed)) else { continue };
         let seen = Seen {
             scope,
-            parent: LIVE.extra[at].load(Ordering::Relaxed),
-            idle: LIVE.since[at].load(Ordering::Acquire) != 0 && !entered.contains(&id),
-            since: LIVE.since[at].load(Ordering::Relaxed),
-            tid: LIVE.tid[at].load(Ordering::Relaxed),
+            parent: LIVE.slots[at].extra.load(Ordering::Relaxed),
+            idle: LIVE.slots[at].since.load(Ordering::Acquire) != 0 && !entered.contains(&id),
+            since: LIVE.slots[at].since.load(Ordering::Relaxed),
+            tid: LIVE.slots[at].tid.load(Ordering::Relaxed),
             dye: dye(at),
         };
         live.insert(id, seen);
@@ -254,26 +272,37 @@ pub(crate) fn parked() -> Vec<Parked> {
     out
 }
 
-const SHARDS: usize = 16;
-static FIELDS: OnceLock<Vec<Mutex<HashMap<u64, String>>>> = OnceLock::new();
+/// Longest fields text kept for one span, in bytes (more is cut, with `…`):
+/// 64 Ki live spans then hold at most 16 MiB of text.
+pub(crate) const MAX_FIELDS: usize = 256;
 
-fn shard(id: u64) -> &'static Mutex<HashMap<u64, String>> {
-    let shards = FIELDS.get_or_init(|| (0..SHARDS).map(|_| Mutex::default()).collect());
-    &shards[(id as usize) % SHARDS]
+/// The fields text of the live span at slot `at` of `LIVE`. One text per
+/// slot, kept with its capacity when the slot is reused: creating a span
+/// allocates nothing once its slot has held one before.
+fn field_text(at: usize) -> MutexGuard<'static, String> {
+    static TEXTS: OnceLock<Box<[Mutex<String>]>> = OnceLock::new();
+    let texts = TEXTS.get_or_init(|| (0..LIVE_SLOTS).map(|_| Mutex::default()).collect());
+    texts[at % LIVE_SLOTS].lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A fixed open-addressing map from non-zero `u64` keys to a `u32` value,
 /// a `u64` extra, and (used for live spans) time, thread and dye.
 struct Table<const N: usize> {
-    keys: [AtomicU64; N],
-    value: [AtomicU32; N],
-    extra: [AtomicU64; N],
-    since: [AtomicU64; N],
-    tid: [AtomicI32; N],
+    slots: [Slot; N],
+}
+
+/// One entry, on one cache line: entering a span reads and writes only it.
+#[repr(align(64))]
+struct Slot {
+    key: AtomicU64,
+    value: AtomicU32,
+    extra: AtomicU64,
+    since: AtomicU64,
+    tid: AtomicI32,
     /// The dye of the traffic that entered it last.
-    dye: [AtomicU32; N],
+    dye: AtomicU32,
     /// A slow-call event was reported for it.
-    reported: [AtomicU32; N],
+    reported: AtomicU32,
 }
 
 const EMPTY: u64 = 0;
@@ -284,13 +313,17 @@ const MAX_PROBE: usize = 32;
 impl<const N: usize> Table<N> {
     const fn new() -> Self {
         Table {
-            keys: [const { AtomicU64::new(EMPTY) }; N],
-            value: [const { AtomicU32::new(0) }; N],
-            extra: [const { AtomicU64::new(0) }; N],
-            since: [const { AtomicU64::new(0) }; N],
-            tid: [const { AtomicI32::new(0) }; N],
-            dye: [const { AtomicU32::new(0) }; N],
-            reported: [const { AtomicU32::new(0) }; N],
+            slots: [const {
+                Slot {
+                    key: AtomicU64::new(EMPTY),
+                    value: AtomicU32::new(0),
+                    extra: AtomicU64::new(0),
+                    since: AtomicU64::new(0),
+                    tid: AtomicI32::new(0),
+                    dye: AtomicU32::new(0),
+                    reported: AtomicU32::new(0),
+                }
+            }; N],
         }
     }
 
@@ -298,23 +331,28 @@ impl<const N: usize> Table<N> {
         (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % N
     }
 
-    fn insert(&self, key: u64, value: u32, extra: u64) {
+    /// The slot `key` went into; `None` when there was no room.
+    fn insert(&self, key: u64, value: u32, extra: u64) -> Option<usize> {
         let h = Self::home(key);
         for i in 0..MAX_PROBE {
             let at = (h + i) % N;
-            let cur = self.keys[at].load(Ordering::Relaxed);
+            let cur = self.slots[at].key.load(Ordering::Relaxed);
             if (cur == EMPTY || cur == GONE)
-                && self.keys[at].compare_exchange(cur, CLAIMED, Ordering::Acquire, Ordering::Relaxed).is_ok()
+                && self.slots[at]
+                    .key
+                    .compare_exchange(cur, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
             {
-                self.value[at].store(value, Ordering::Relaxed);
-                self.extra[at].store(extra, Ordering::Relaxed);
-                self.since[at].store(0, Ordering::Relaxed);
-                self.dye[at].store(0, Ordering::Relaxed);
-                self.reported[at].store(0, Ordering::Relaxed);
-                self.keys[at].store(key, Ordering::Release);
-                return;
+                self.slots[at].value.store(value, Ordering::Relaxed);
+                self.slots[at].extra.store(extra, Ordering::Relaxed);
+                self.slots[at].since.store(0, Ordering::Relaxed);
+                self.slots[at].dye.store(0, Ordering::Relaxed);
+                self.slots[at].reported.store(0, Ordering::Relaxed);
+                self.slots[at].key.store(key, Ordering::Release);
+                return Some(at);
             }
         }
+        None
     }
 
     #[inline]
@@ -322,7 +360,7 @@ impl<const N: usize> Table<N> {
         let h = Self::home(key);
         for i in 0..MAX_PROBE {
             let at = (h + i) % N;
-            match self.keys[at].load(Ordering::Acquire) {
+            match self.slots[at].key.load(Ordering::Acquire) {
                 EMPTY => return None,
                 k if k == key => return Some(at),
                 _ => {}
@@ -331,10 +369,9 @@ impl<const N: usize> Table<N> {
         None
     }
 
-    fn remove(&self, key: u64) {
-        if let Some(at) = self.find(key) {
-            let _ = self.keys[at].compare_exchange(key, GONE, Ordering::AcqRel, Ordering::Relaxed);
-        }
+    /// Frees slot `at` if it still holds `key`.
+    fn remove_at(&self, at: usize, key: u64) {
+        let _ = self.slots[at].key.compare_exchange(key, GONE, Ordering::AcqRel, Ordering::Relaxed);
     }
 }
 
@@ -346,9 +383,9 @@ mod tests {
     fn spans_map_to_their_callsites_scope_until_closed() {
         let n = callsite(0xdead_beef, || Scope::new("span_a", "x.rs", 3, 0)).unwrap();
         assert_eq!(callsite(0xdead_beef, || unreachable!()), Some(n), "made once");
-        open(77, n, 0, "id=7".into());
+        open(77, n, 0, |f| f.push_str("id=7"));
         assert_eq!(scope_of(77).map(Scope::name), Some("span_a"));
-        record(77, "client=\"osprey\"");
+        record(77, |f| f.push_str(" client=\"osprey\""));
         assert_eq!(fields(77).as_deref(), Some("id=7 client=\"osprey\""));
         close(77);
         assert!(scope_of(77).is_none() && fields(77).is_none());
@@ -359,7 +396,7 @@ mod tests {
     fn a_span_exited_out_of_order_leaves_no_frame_behind() {
         crate::switch::set(true);
         let n = callsite(0xfeed_f00d, || Scope::new("out_of_order", "x.rs", 9, 0)).unwrap();
-        open(91, n, 0, String::new());
+        open(91, n, 0, |_| ());
         static MARKED: Scope = Scope::new("marked", "x.rs", 10, 0);
         let names = || {
             let t = super::super::threads::peek().unwrap();
@@ -389,9 +426,9 @@ mod tests {
         let outer = callsite(0x0a11_0001, || Scope::new("parked_handler", "x.rs", 20, 0)).unwrap();
         let inner = callsite(0x0a11_0002, || Scope::new("wait_for_data", "x.rs", 30, 0)).unwrap();
         let never = callsite(0x0a11_0003, || Scope::new("never_entered", "x.rs", 40, 0)).unwrap();
-        open(501, outer, 0, "id=1".into());
-        open(502, inner, 501, String::new());
-        open(503, never, 501, String::new());
+        open(501, outer, 0, |f| f.push_str("id=1"));
+        open(502, inner, 501, |_| ());
+        open(503, never, 501, |_| ());
         for id in [501, 502] {
             super::super::enter_span(id);
         }
@@ -419,8 +456,9 @@ mod tests {
         // Another test may have started hotprof, whose sampler thread drains
         // the same queue every 10 ms: a few tries, each with its own span.
         let caught = (601..604).find_map(|id| {
-            open(id, n, 0, "id=3".into());
-            assert!(enter(id, 5, 0).is_some());
+            open(id, n, 0, |f| f.push_str("id=3"));
+            let here = super::super::threads::local().unwrap();
+            assert!(enter(id, &AtomicU32::new(0), here).is_some());
             std::thread::sleep(std::time::Duration::from_millis(2));
             close(id);
             close(id); // twice: nothing more
@@ -430,7 +468,7 @@ mod tests {
             events.into_iter().next()
         });
         let event = caught.expect("a slow-call event at close");
-        assert!(!event.still_running && event.thread == 5);
+        assert!(!event.still_running && event.thread == crate::sys::gettid());
         assert_eq!(event.fields.as_deref(), Some("id=3"));
         assert!((601..604).contains(&event.task.unwrap_or(0)), "{event:?}");
     }

@@ -192,6 +192,7 @@ thread_local! {
 
 /// This thread's record if it has one; never registers. Async-signal-safe
 /// (a const thread-local without destructor, then atomics).
+#[inline]
 pub(crate) fn peek() -> Option<&'static ThreadFrames> {
     LOCAL.with(Cell::get)
 }
