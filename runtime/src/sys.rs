@@ -19,6 +19,9 @@ pub(crate) struct Interrupted {
     pub from_self: bool,
     /// The interrupted registers the unwinder starts from (0 where unknown).
     pub regs: Registers,
+    /// The register a system call returns in (`rax`, `x0`): `-EINTR` when
+    /// the signal cut a system call short.
+    pub result: usize,
 }
 
 /// Program counter, stack pointer, frame pointer and (aarch64) link register.
@@ -103,6 +106,7 @@ extern "C" fn raw_capture_handler<S: SignalSink>(_sig: c_int, info: *mut libc::s
             value: si.value,
             from_self: (si.code == libc::SI_QUEUE && si.pid == me) || si.code == libc::SI_TIMER,
             regs: registers(uctx),
+            result: result_register(uctx),
         });
     }
     // SAFETY: see above.
@@ -134,6 +138,51 @@ fn registers(uctx: *mut c_void) -> Registers {
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 fn registers(_uctx: *mut c_void) -> Registers {
     Registers::default()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn result_register(uctx: *mut c_void) -> usize {
+    if uctx.is_null() {
+        return 0;
+    }
+    // SAFETY: as in `registers`.
+    let gregs = unsafe { &(*(uctx as *const libc::ucontext_t)).uc_mcontext.gregs };
+    gregs.get(libc::REG_RAX as usize).map_or(0, |v| *v as usize)
+}
+
+#[cfg(target_arch = "aarch64")]
+fn result_register(uctx: *mut c_void) -> usize {
+    if uctx.is_null() {
+        return 0;
+    }
+    // SAFETY: as in `registers`.
+    unsafe { (*(uctx as *const libc::ucontext_t)).uc_mcontext.regs[0] as usize }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn result_register(_uctx: *mut c_void) -> usize {
+    0
+}
+
+/// The machine code of a system call instruction, as it lies in memory
+/// (`syscall` on x86_64, `svc #0` on aarch64); empty elsewhere.
+pub(crate) const SYSCALL_INSTRUCTION: &[u8] = if cfg!(target_arch = "x86_64") {
+    &[0x0f, 0x05]
+} else if cfg!(target_arch = "aarch64") {
+    &[0x01, 0x00, 0x00, 0xd4]
+} else {
+    &[]
+};
+
+/// The calling thread's name (`comm`, at most 15 bytes and a NUL) into
+/// `buf`. Async-signal-safe: one `prctl`.
+pub(crate) fn own_thread_name(buf: &mut [u8; 16]) {
+    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included, into the
+    // buffer, which is 16 bytes we borrow mutably.
+    let ok = unsafe { libc::prctl(libc::PR_GET_NAME, buf.as_mut_ptr()) } == 0;
+    if !ok {
+        buf.fill(0);
+    }
 }
 
 /// Returns the current disposition of `sig`: true when nobody handles it

@@ -23,8 +23,29 @@ fn api_dumps_switches_and_writes() {
         .spawn(move || parked_in_a_known_function(tx))
         .unwrap();
     rx.recv().unwrap();
+    // Waiting in a futex (a call the kernel restarts after the handler),
+    // and spinning in user code.
+    let (_keep_open, waiting) = mpsc::channel::<()>();
+    std::thread::Builder::new().name("api-waiting".into()).spawn(move || waiting.recv()).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spin_stop = stop.clone();
+    std::thread::Builder::new()
+        .name("api-spinning".into())
+        .spawn(move || {
+            while !spin_stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
 
     let dump = hotprof::dump_threads().unwrap();
+    let state = |name: &str| dump.threads().iter().find(|t| t.name == name).map(|t| t.state.clone());
+    // Each thread's handler tells its state from where the signal found it.
+    assert_eq!(state("api-parked").as_deref(), Some("sleeping"), "cut short in nanosleep");
+    assert_eq!(state("api-waiting").as_deref(), Some("sleeping"), "restarted futex wait");
+    assert_eq!(state("api-spinning").as_deref(), Some("running"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let me = dump.threads().iter().find(|t| t.status == hotprof::ThreadStatus::Dumping).unwrap();
     assert!(me.functions().any(|f| f.contains("api_dumps_switches_and_writes")), "{me:?}");
     let parked = dump.threads().iter().find(|t| t.name == "api-parked").unwrap();

@@ -18,6 +18,7 @@ pub(crate) struct Frame {
     /// Where the last span entered in this frame is in the live-span
     /// table: a task polled again at the same depth finds it without a
     /// lookup. Only a hint, checked against the table's key.
+    #[cfg(feature = "tracing")]
     pub span_slot: AtomicU32,
 }
 
@@ -28,6 +29,7 @@ impl Frame {
             start_ns: AtomicU64::new(0),
             flagged: AtomicBool::new(false),
             span: AtomicU64::new(0),
+            #[cfg(feature = "tracing")]
             span_slot: AtomicU32::new(0),
         }
     }

@@ -56,9 +56,11 @@ pub struct StackFrame {
 pub struct ThreadInfo {
     /// Kernel thread id (the `LWP` gdb shows).
     pub tid: i32,
-    /// Thread name (`/proc/.../comm`, at most 15 bytes).
+    /// Thread name (`comm`, at most 15 bytes).
     pub name: String,
-    /// Scheduler state from `/proc`, e.g. `sleeping`, `running`.
+    /// `sleeping` (the signal found it waiting in a system call) or
+    /// `running`; for a thread that did not answer, the state `/proc`
+    /// gives, e.g. `disk sleep`.
     pub state: String,
     /// How the thread answered.
     pub status: ThreadStatus,

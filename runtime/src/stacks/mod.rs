@@ -178,7 +178,9 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
         }
     }
     wait_for_handlers(&mut pending, &threads, generation, start + timeout, setup.signal);
+    let tasks = procfs::Tasks::open();
     for (ti, errno) in failures {
+        read_name_and_state(&tasks, &mut threads[ti]);
         threads[ti].status = ThreadStatus::NotSignalled {
             reason: match errno {
                 libc::ENOSPC => format!("over {} threads", slots::MAX_SLOTS),
@@ -191,11 +193,14 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
     for p in &pending {
         let t = &mut threads[p.thread];
         if p.blocked {
+            read_name_and_state(&tasks, t);
             t.status = ThreadStatus::SignalBlocked;
             continue;
         }
         match p.taken {
             Some(taken) if taken.tid == t.tid => {
+                t.name = taken.name();
+                t.state = if taken.in_syscall { "sleeping" } else { "running" }.to_string();
                 let bytes = arena.and_then(|a| a.get(taken.at..taken.at + taken.len)).unwrap_or(&[]);
                 let copy = StackCopy { start: taken.regs.sp, bytes };
                 let unwound = match setup.unwinder {
@@ -301,7 +306,8 @@ fn withdraw_blocked(pending: &mut [Pending], threads: &[RawThread], generation: 
 
 /// Every thread of the process, and the indexes of those to signal: not
 /// this one (its stack is taken directly), not one that blocked the signal
-/// last time and still does.
+/// last time and still does. Only those and this one have their name and
+/// state read here: a signalled thread's handler reports its own.
 fn survey(signal: c_int) -> (Vec<RawThread>, Vec<usize>) {
     let me = sys::gettid();
     let tasks = procfs::Tasks::open();
@@ -309,14 +315,18 @@ fn survey(signal: c_int) -> (Vec<RawThread>, Vec<usize>) {
     let mut threads = Vec::new();
     let mut targets = Vec::new();
     for tid in procfs::list_tasks() {
-        let Some((name, state)) = tasks.name_and_state(tid) else { continue }; // exited meanwhile
+        let (name, state) = (String::new(), String::new());
         let mut t = RawThread { tid, name, state, status: ThreadStatus::Dumping, frames: Vec::new() };
         if tid == me {
+            read_name_and_state(&tasks, &mut t);
             backtrace::trace(|f| {
                 t.frames.push(f.ip() as usize);
                 t.frames.len() < MAX_FRAMES
             });
-        } else if blockers.contains(&tid) && tasks.status(tid).is_none_or(|st| st.blocks(signal)) {
+        } else if blockers.contains(&tid)
+            && let Some(st) = tasks.status(tid).filter(|st| st.blocks(signal))
+        {
+            (t.name, t.state) = (st.name, st.state);
             t.status = ThreadStatus::SignalBlocked;
         } else {
             t.status = ThreadStatus::NotAnswering { wchan: None };
@@ -327,9 +337,17 @@ fn survey(signal: c_int) -> (Vec<RawThread>, Vec<usize>) {
     (threads, targets)
 }
 
+/// Fills in a thread's name and state from `/proc` (a thread that did not
+/// answer, or was not signalled); left empty when it is gone.
+fn read_name_and_state(tasks: &procfs::Tasks, t: &mut RawThread) {
+    if let Some((name, state)) = tasks.name_and_state(t.tid) {
+        (t.name, t.state) = (name, state);
+    }
+}
+
 fn mark_not_answering(t: &mut RawThread) {
     if let Some(st) = procfs::status(t.tid) {
-        t.state = st.state;
+        (t.name, t.state) = (st.name, st.state);
     }
     t.status = ThreadStatus::NotAnswering { wchan: procfs::wchan(t.tid) };
 }

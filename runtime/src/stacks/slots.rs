@@ -27,7 +27,7 @@
 //! those mappings: no allocation, no lock, no unwinding, no panic.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::sys::{self, AtomicRegisters, Interrupted, MappedBuf, Registers, SignalSink};
 
@@ -68,6 +68,10 @@ struct Slot {
     len: AtomicUsize,
     /// How long the handler held the thread.
     pause_ns: AtomicU64,
+    /// The thread's name, as the handler read it (16 bytes, NUL-padded).
+    name: [AtomicU64; 2],
+    /// The thread was waiting in a system call when the signal came.
+    in_syscall: AtomicBool,
 }
 
 impl Slot {
@@ -80,6 +84,8 @@ impl Slot {
             room: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
             pause_ns: AtomicU64::new(0),
+            name: [const { AtomicU64::new(0) }; 2],
+            in_syscall: AtomicBool::new(false),
         }
     }
 
@@ -207,6 +213,18 @@ pub(crate) struct Taken {
     pub len: usize,
     /// How long the thread was held, from its handler's start to its end.
     pub pause_ns: u64,
+    /// The thread's name (`comm`), NUL-padded.
+    pub name: [u8; 16],
+    /// It was waiting in a system call (sleeping), not running.
+    pub in_syscall: bool,
+}
+
+impl Taken {
+    /// The thread's name as text.
+    pub(crate) fn name(&self) -> String {
+        let len = self.name.iter().position(|&b| b == 0).unwrap_or(self.name.len());
+        String::from_utf8_lossy(&self.name[..len]).into_owned()
+    }
 }
 
 /// What the handler of slot `index` left, if it finished for `generation`;
@@ -216,12 +234,18 @@ pub(crate) fn take(index: usize, generation: u32) -> Option<Taken> {
     if s.state.load(Ordering::Acquire) != word(generation, DONE) {
         return None;
     }
+    let mut name = [0; 16];
+    for (part, word) in name.chunks_exact_mut(8).zip(&s.name) {
+        part.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+    }
     let taken = Taken {
         tid: s.tid.load(Ordering::Relaxed),
         regs: s.regs.load(),
         at: s.at.load(Ordering::Relaxed),
         len: s.len.load(Ordering::Relaxed),
         pause_ns: s.pause_ns.load(Ordering::Relaxed),
+        name,
+        in_syscall: s.in_syscall.load(Ordering::Relaxed),
     };
     s.moves(word(generation, DONE), word(generation, IDLE)).then_some(taken)
 }
@@ -249,6 +273,14 @@ fn copy_own(i: Interrupted) {
     let entered = sys::monotonic_ns();
     s.tid.store(sys::gettid(), Ordering::Relaxed);
     s.regs.store(i.regs);
+    // Name and state come from the thread itself: reading them from /proc
+    // for every thread before signalling was most of a busy machine's dump.
+    let mut name = [0; 16];
+    sys::own_thread_name(&mut name);
+    for (word, part) in s.name.iter().zip(name.chunks_exact(8)) {
+        word.store(u64::from_ne_bytes(part.try_into().unwrap_or_default()), Ordering::Relaxed);
+    }
+    s.in_syscall.store(was_in_syscall(&i), Ordering::Relaxed);
     let stack = mapping_end(i.regs.sp).map_or(0, |end| end - i.regs.sp);
     let room = s.room.load(Ordering::Relaxed).min(stack);
     let len = STACKS
@@ -260,6 +292,22 @@ fn copy_own(i: Interrupted) {
     s.state.store(word(generation, DONE), Ordering::Release);
     ANSWERS.fetch_add(1, Ordering::Release);
     sys::futex_wake_all(&ANSWERS);
+}
+
+/// Whether the interrupted thread was waiting in a system call: the kernel
+/// cut the call short (`-EINTR`, its pc just after the instruction) or set
+/// it up to restart once the handler returns (its pc back on the
+/// instruction). Async-signal-safe: two reads of our own code, which
+/// cannot fault.
+fn was_in_syscall(i: &Interrupted) -> bool {
+    let want = sys::SYSCALL_INSTRUCTION;
+    let at = |pc: usize| {
+        let mut code = [0u8; 4];
+        let code = &mut code[..want.len()];
+        sys::read_into(pc, code) == want.len() && code == want
+    };
+    let cut_short = i.result as isize == -(libc::EINTR as isize);
+    !want.is_empty() && (at(i.regs.pc) || (cut_short && at(i.regs.pc.wrapping_sub(want.len()))))
 }
 
 #[cfg(test)]
