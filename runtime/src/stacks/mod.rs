@@ -136,6 +136,8 @@ struct Pending {
     done: bool,
     /// Withdrawn: the thread blocks the capture signal.
     blocked: bool,
+    /// Its signal could not be sent: the OS error.
+    failed: Option<i32>,
     taken: Option<slots::Taken>,
 }
 
@@ -155,29 +157,24 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
     slots::publish_maps(&procfs::mappings());
     let generation = slots::next_generation();
     let mut pending: Vec<Pending> = Vec::with_capacity(targets.len());
-    let mut failures: Vec<(usize, i32)> = Vec::with_capacity(targets.len());
+    let mut failures: Vec<(usize, i32)> = Vec::new();
     let mut next_slot = 0;
     for &ti in &targets {
-        while next_slot < capacity && !slots::arm(next_slot, generation, next_slot * window, room) {
+        let arming = |slot| slots::Arming { tid: threads[ti].tid, rank: pending.len(), at: slot * window, room };
+        while next_slot < capacity && !slots::arm(next_slot, generation, arming(next_slot)) {
             next_slot += 1; // a handler of an earlier dump is still in it
         }
         if next_slot >= capacity {
             failures.push((ti, libc::ENOSPC));
             continue;
         }
-        let slot = next_slot;
-        match send(threads[ti].tid, setup.signal, slots::payload(slot, generation), start + timeout) {
-            Ok(()) => {
-                pending.push(Pending { thread: ti, slot, done: false, blocked: false, taken: None });
-                next_slot += 1;
-            }
-            Err(e) => {
-                slots::cancel(slot, generation);
-                failures.push((ti, e.raw_os_error().unwrap_or(0)));
-            }
-        }
+        let p = Pending { thread: ti, slot: next_slot, done: false, blocked: false, failed: None, taken: None };
+        pending.push(p);
+        next_slot += 1;
     }
+    slots::publish_order(setup.signal, pending.iter().map(|p| p.slot));
     wait_for_handlers(&mut pending, &threads, generation, start + timeout, setup.signal);
+    failures.extend(pending.iter().filter_map(|p| Some((p.thread, p.failed?))));
     let tasks = procfs::Tasks::open();
     for (ti, errno) in failures {
         read_name_and_state(&tasks, &mut threads[ti]);
@@ -190,7 +187,7 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
             },
         };
     }
-    for p in &pending {
+    for p in pending.iter().filter(|p| p.failed.is_none()) {
         let t = &mut threads[p.thread];
         if p.blocked {
             read_name_and_state(&tasks, t);
@@ -226,18 +223,48 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
     RawCapture { threads, elapsed: start.elapsed() }
 }
 
-/// Queues the capture signal to thread `tid`. A full queue (`EAGAIN`: the
-/// user's `RLIMIT_SIGPENDING` reached, by this dump's own signals when the
-/// process has more threads than it allows) is waited out while handlers
-/// take theirs, until the deadline.
-fn send(tid: i32, signal: c_int, payload: u64, deadline: Instant) -> io::Result<()> {
+/// The collector sends pending thread `p`'s signal, unless a handler did.
+/// A full queue (`EAGAIN`: the user's `RLIMIT_SIGPENDING` reached, by this
+/// dump's own signals when the process has more threads than it allows),
+/// met here or by the handler that tried, is waited out while handlers take
+/// theirs, until the deadline. Another error withdraws the slot.
+fn send(p: &mut Pending, generation: u32, deadline: Instant) {
+    let mut sent = match slots::send_error(p.slot) {
+        Some(errno) => Err(errno),
+        None => slots::send(p.slot, generation),
+    };
     loop {
         let seen = slots::ANSWERS.load(std::sync::atomic::Ordering::Acquire);
-        match sys::queue_signal_to_thread(tid, signal, payload) {
-            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && Instant::now() < deadline => {
+        match sent {
+            Err(libc::EAGAIN) if Instant::now() < deadline => {
                 sys::futex_wait(&slots::ANSWERS, seen, Duration::from_millis(10));
+                sent = slots::resend(p.slot, generation);
             }
-            sent => return sent,
+            Ok(()) => return,
+            Err(errno) => {
+                if slots::cancel(p.slot, generation) {
+                    (p.done, p.failed) = (true, Some(errno));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Sends the signals no handler will: the first [`slots::FAN_OUT`]
+/// threads', those whose sender failed, or whose sender is done without
+/// having sent them (it found no room, or was withdrawn), and, after the
+/// block check (`all`), every one not sent yet: a thread that blocks the
+/// signal, or sleeps where signals wait, never signals its children.
+fn send_unsent(pending: &mut [Pending], generation: u32, deadline: Instant, all: bool) {
+    for rank in 0..pending.len() {
+        let p = pending[rank];
+        if p.done {
+            continue;
+        }
+        let orphan = slots::parent(rank).is_none_or(|parent| pending[parent].done);
+        if slots::send_error(p.slot).is_some() || (!slots::was_sent(p.slot, generation) && (orphan || all)) {
+            send(&mut pending[rank], generation, deadline);
         }
     }
 }
@@ -265,11 +292,13 @@ fn wait_for_handlers(
             }
         }
         let now = Instant::now();
+        send_unsent(pending, generation, deadline, checked);
         if pending.iter().all(|p| p.done) || now >= deadline {
             break;
         }
         if !checked && now >= block_check {
             checked = true;
+            send_unsent(pending, generation, deadline, true);
             withdraw_blocked(pending, threads, generation, signal);
             continue;
         }

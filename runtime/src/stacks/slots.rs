@@ -3,17 +3,27 @@
 //!
 //! Protocol (one `state` word per slot: generation in the high half, phase in the low):
 //! 1. the collector publishes this process's mappings ([`publish_maps`]),
-//!    arms a slot (`ARMED`) with the part of the arena its copy goes to, and
-//!    queues the capture signal with the slot's index and generation;
+//!    arms a slot (`ARMED`) per thread with the thread's id and the part of
+//!    the arena its copy goes to, publishes their order ([`publish_order`]),
+//!    and queues the capture signal, with the slot's index and generation,
+//!    to the first [`FAN_OUT`] threads;
 //! 2. the target thread's handler, on its alternate signal stack, claims the
-//!    slot by compare-and-swap (`ARMED -> WRITING`), stores its tid and
-//!    interrupted registers, copies its own stack from the stack pointer up
+//!    slot by compare-and-swap (`ARMED -> WRITING`), queues the signal to its
+//!    [`FAN_OUT`] children in that order (the threads signal one another in
+//!    a tree: the collector, one thread among many on a busy machine, would
+//!    otherwise be preempted by every thread it wakes), stores its tid, name
+//!    and interrupted registers, copies its own stack from the stack pointer up
 //!    to the end of the stack's mapping (at most the slot's part of the
 //!    arena) with `process_vm_readv`, which stops at an unmapped page
 //!    instead of faulting, publishes `DONE`, wakes the collector and returns;
-//! 3. the collector waits for every armed slot to be done, withdraws the
-//!    signals not answered by the deadline (`ARMED -> IDLE`), and reads the
-//!    copies.
+//! 3. the collector waits for every armed slot to be done, itself signals
+//!    any thread whose parent could not (it failed, blocks the signal, or is
+//!    slow past a check time), withdraws the signals not answered by the
+//!    deadline (`ARMED -> IDLE`), and reads the copies.
+//!
+//! Each slot's signal is sent once: whoever sends it first claims the
+//! slot's `sent` word for the generation; a failed send leaves its errno
+//! there for the collector.
 //!
 //! A thread is held only for its own handler: no round trip through the
 //! collector, so the capture does not wait for the collector to be
@@ -38,6 +48,9 @@ pub(crate) const MAX_SLOTS: usize = CHUNK * MAX_CHUNKS;
 /// Stack bytes all copies of one dump may take: reserved once, touched only
 /// as far as the stacks go, and handed back after every dump.
 pub(crate) const ARENA: usize = 512 << 20;
+/// Children each thread's handler signals: 1,000 threads are reached in
+/// five steps, each handler sending four signals.
+pub(crate) const FAN_OUT: usize = 4;
 /// Mappings the handlers can look their stack up in (Linux's default
 /// `vm.max_map_count` is 65,530); in a process with more, a stack whose
 /// mapping is not among them is not copied.
@@ -72,6 +85,14 @@ struct Slot {
     name: [AtomicU64; 2],
     /// The thread was waiting in a system call when the signal came.
     in_syscall: AtomicBool,
+    /// The thread to signal, and the slot's place in the signalling order.
+    target: AtomicI32,
+    rank: AtomicUsize,
+    /// Generation in the high half; low half 1 once the signal was sent,
+    /// or its send claimed.
+    sent: AtomicU64,
+    /// The OS error of a failed send, 0 for none.
+    send_errno: AtomicI32,
 }
 
 impl Slot {
@@ -86,6 +107,10 @@ impl Slot {
             pause_ns: AtomicU64::new(0),
             name: [const { AtomicU64::new(0) }; 2],
             in_syscall: AtomicBool::new(false),
+            target: AtomicI32::new(0),
+            rank: AtomicUsize::new(0),
+            sent: AtomicU64::new(0),
+            send_errno: AtomicI32::new(0),
         }
     }
 
@@ -104,6 +129,12 @@ static MAPS_LEN: AtomicUsize = AtomicUsize::new(0);
 pub(crate) static ANSWERS: AtomicU32 = AtomicU32::new(0);
 
 static GENERATION: AtomicU32 = AtomicU32::new(0);
+
+/// The capture signal, for handlers that signal other threads.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// Slot indexes in signalling order (rank -> slot), `ORDER_LEN` of them.
+static ORDER: OnceLock<Box<[AtomicUsize]>> = OnceLock::new();
+static ORDER_LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// A fresh, non-zero generation for one dump.
 pub(crate) fn next_generation() -> u32 {
@@ -162,19 +193,108 @@ fn slot(index: usize) -> Option<&'static Slot> {
     CHUNKS.get(index / CHUNK)?.get()?.get(index % CHUNK)
 }
 
-/// Arms slot `index` for `generation`, its copy going to bytes
-/// `at..at + room` of the arena. Fails while a handler of an earlier dump
-/// is still inside it.
-pub(crate) fn arm(index: usize, generation: u32, at: usize, room: usize) -> bool {
+/// What one slot is armed for: the thread to signal, its place in the
+/// signalling order, and where its copy goes (`at..at + room` of the arena).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Arming {
+    pub tid: i32,
+    pub rank: usize,
+    pub at: usize,
+    pub room: usize,
+}
+
+/// Arms slot `index` for `generation`. Fails while a handler of an
+/// earlier dump is still inside it.
+pub(crate) fn arm(index: usize, generation: u32, a: Arming) -> bool {
     let Some(s) = slot(index) else { return false };
     let cur = s.state.load(Ordering::Acquire);
     if (cur & 0xffff_ffff) as u32 == WRITING {
         return false;
     }
-    s.at.store(at, Ordering::Relaxed);
-    s.room.store(room, Ordering::Relaxed);
+    s.at.store(a.at, Ordering::Relaxed);
+    s.room.store(a.room, Ordering::Relaxed);
     s.len.store(0, Ordering::Relaxed);
+    s.target.store(a.tid, Ordering::Relaxed);
+    s.rank.store(a.rank, Ordering::Relaxed);
+    s.send_errno.store(0, Ordering::Relaxed);
+    s.sent.store(word(generation, 0), Ordering::Relaxed);
     s.moves(cur, word(generation, ARMED))
+}
+
+/// Publishes the signalling order, slot indexes by rank, and the capture
+/// signal. After arming those slots, before the first signal.
+pub(crate) fn publish_order(signal: i32, slots: impl ExactSizeIterator<Item = usize>) {
+    let order = ORDER.get_or_init(|| (0..MAX_SLOTS).map(|_| AtomicUsize::new(0)).collect());
+    let n = slots.len().min(order.len());
+    for (to, index) in order.iter().zip(slots) {
+        to.store(index, Ordering::Relaxed);
+    }
+    SIGNAL.store(signal, Ordering::Relaxed);
+    ORDER_LEN.store(n, Ordering::Release);
+}
+
+/// The rank of the thread that signals the one at `rank` (none for the
+/// first [`FAN_OUT`], which the collector signals).
+pub(crate) fn parent(rank: usize) -> Option<usize> {
+    (rank / FAN_OUT).checked_sub(1)
+}
+
+/// Claims the send of slot `index`'s signal for `generation`: false when
+/// it was sent (or claimed) already, or the slot is another dump's.
+fn claim_send(s: &Slot, generation: u32) -> bool {
+    s.sent.compare_exchange(word(generation, 0), word(generation, 1), Ordering::AcqRel, Ordering::Relaxed).is_ok()
+}
+
+/// Queues the signal of slot `s` to its thread; a failure's errno is left
+/// in the slot. Async-signal-safe.
+fn signal(s: &Slot, index: usize, generation: u32) -> Result<(), i32> {
+    let tid = s.target.load(Ordering::Relaxed);
+    match sys::queue_signal_to_thread(tid, SIGNAL.load(Ordering::Relaxed), payload(index, generation)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+            s.send_errno.store(errno, Ordering::Release);
+            Err(errno)
+        }
+    }
+}
+
+/// Whether slot `index`'s signal was sent (or its send claimed) for `generation`.
+pub(crate) fn was_sent(index: usize, generation: u32) -> bool {
+    slot(index).is_none_or(|s| s.sent.load(Ordering::Acquire) != word(generation, 0))
+}
+
+/// The collector sends slot `index`'s signal, unless someone did. `Err`
+/// holds the OS error.
+pub(crate) fn send(index: usize, generation: u32) -> Result<(), i32> {
+    let Some(s) = slot(index) else { return Ok(()) };
+    if claim_send(s, generation) { signal(s, index, generation) } else { Ok(()) }
+}
+
+/// Sends slot `index`'s signal again after it failed with `EAGAIN`.
+pub(crate) fn resend(index: usize, generation: u32) -> Result<(), i32> {
+    let Some(s) = slot(index) else { return Ok(()) };
+    s.send_errno.store(0, Ordering::Relaxed);
+    signal(s, index, generation)
+}
+
+/// The OS error a send of slot `index`'s signal failed with, if one did.
+pub(crate) fn send_error(index: usize) -> Option<i32> {
+    slot(index).map(|s| s.send_errno.load(Ordering::Acquire)).filter(|&e| e != 0)
+}
+
+/// A handler signals its children in the order. Async-signal-safe.
+fn signal_children(rank: usize, generation: u32) {
+    let (Some(order), len) = (ORDER.get(), ORDER_LEN.load(Ordering::Acquire)) else { return };
+    let first = FAN_OUT * (rank + 1);
+    for child in first..(first + FAN_OUT).min(len) {
+        let index = order[child].load(Ordering::Relaxed);
+        if let Some(s) = slot(index)
+            && claim_send(s, generation)
+        {
+            let _ = signal(s, index, generation);
+        }
+    }
 }
 
 /// Returns an armed slot to idle: its signal could not be sent, or its
@@ -271,6 +391,14 @@ fn copy_own(i: Interrupted) {
         return;
     }
     let entered = sys::monotonic_ns();
+    let in_syscall = was_in_syscall(&i);
+    // A thread that was waiting signals its children: waking them costs it
+    // nothing it was doing. One that was running does not, so the dump
+    // delays its work no more than its own copy; the collector signals
+    // its children once it is done.
+    if in_syscall {
+        signal_children(s.rank.load(Ordering::Relaxed), generation);
+    }
     s.tid.store(sys::gettid(), Ordering::Relaxed);
     s.regs.store(i.regs);
     // Name and state come from the thread itself: reading them from /proc
@@ -280,7 +408,7 @@ fn copy_own(i: Interrupted) {
     for (word, part) in s.name.iter().zip(name.chunks_exact(8)) {
         word.store(u64::from_ne_bytes(part.try_into().unwrap_or_default()), Ordering::Relaxed);
     }
-    s.in_syscall.store(was_in_syscall(&i), Ordering::Relaxed);
+    s.in_syscall.store(in_syscall, Ordering::Relaxed);
     let stack = mapping_end(i.regs.sp).map_or(0, |end| end - i.regs.sp);
     let room = s.room.load(Ordering::Relaxed).min(stack);
     let len = STACKS
@@ -313,6 +441,19 @@ fn was_in_syscall(i: &Interrupted) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_rank_past_the_first_has_one_parent_that_signals_it() {
+        for rank in 0..FAN_OUT {
+            assert_eq!(parent(rank), None, "the collector signals rank {rank}");
+        }
+        for rank in FAN_OUT..10_000 {
+            let p = parent(rank).unwrap();
+            let first = FAN_OUT * (p + 1);
+            assert!((first..first + FAN_OUT).contains(&rank), "{rank} is among {p}'s children");
+            assert!(p < rank);
+        }
+    }
 
     #[test]
     fn a_handler_finds_the_end_of_its_stack_mapping() {
