@@ -54,6 +54,7 @@ impl Capture {
             stacks::setup(self.config.unwinder).as_ref().map_err(|e| DumpError::Unavailable(e.clone()))?;
         let mut collector = lock(&self.collector);
         let (unwinders, symbolizer) = &mut *collector;
+        symbolizer.prepare(&[Capture::dump as *const () as usize, libc::malloc as *const () as usize]);
         let raw = stacks::capture(setup, self.config.dump_timeout, unwinders);
         let logical = scope::report::snapshot();
         let names = raw.threads.iter().map(|t| (t.tid, t.name.clone())).collect();

@@ -160,7 +160,8 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
     let mut failures: Vec<(usize, i32)> = Vec::new();
     let mut next_slot = 0;
     for &ti in &targets {
-        let arming = |slot| slots::Arming { tid: threads[ti].tid, rank: pending.len(), at: slot * window, room };
+        let arming =
+            |slot| slots::Arming { tid: threads[ti].tid, rank: pending.len(), at: slot * window, room };
         while next_slot < capacity && !slots::arm(next_slot, generation, arming(next_slot)) {
             next_slot += 1; // a handler of an earlier dump is still in it
         }
@@ -168,7 +169,8 @@ pub(crate) fn capture(setup: &CaptureSetup, timeout: Duration, unwinders: &mut U
             failures.push((ti, libc::ENOSPC));
             continue;
         }
-        let p = Pending { thread: ti, slot: next_slot, done: false, blocked: false, failed: None, taken: None };
+        let p =
+            Pending { thread: ti, slot: next_slot, done: false, blocked: false, failed: None, taken: None };
         pending.push(p);
         next_slot += 1;
     }

@@ -242,7 +242,9 @@ pub(crate) fn parent(rank: usize) -> Option<usize> {
 /// Claims the send of slot `index`'s signal for `generation`: false when
 /// it was sent (or claimed) already, or the slot is another dump's.
 fn claim_send(s: &Slot, generation: u32) -> bool {
-    s.sent.compare_exchange(word(generation, 0), word(generation, 1), Ordering::AcqRel, Ordering::Relaxed).is_ok()
+    s.sent
+        .compare_exchange(word(generation, 0), word(generation, 1), Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
 }
 
 /// Queues the signal of slot `s` to its thread; a failure's errno is left

@@ -114,6 +114,24 @@ impl Symbolizer {
         self.resolve(lookups, false)
     }
 
+    /// Starts parsing what a dump will need, without waiting: the
+    /// modules holding `pcs` (this binary and libc, where most threads
+    /// are). Sent as a dump's capture starts, so that the first dump's
+    /// parsing overlaps its capture; a no-op for a warm symbolizer.
+    pub(crate) fn prepare(&mut self, pcs: &[usize]) {
+        if self.jobs.is_none() {
+            self.jobs = start().ok();
+        }
+        let lookups = pcs.iter().map(|&pc| Lookup { pc, exact: true }).collect();
+        // Nobody waits for the answer: the thread's send of it fails quietly.
+        let (reply, _) = mpsc::channel();
+        if let Some(jobs) = &self.jobs
+            && jobs.send((lookups, true, reply)).is_err()
+        {
+            self.jobs = None;
+        }
+    }
+
     fn resolve(&mut self, lookups: Vec<Lookup>, keep_warm: bool) -> Vec<Resolved> {
         let n = lookups.len();
         match self.ask(lookups, keep_warm) {
