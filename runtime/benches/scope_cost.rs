@@ -196,6 +196,12 @@ fn tracing_layer(c: &mut Criterion) {
         "registry + hotprof layer",
         tracing::Dispatch::new(tracing_subscriber::registry().with(hotprof::tracing::layer())),
     );
+    hotprof::disable();
+    run(
+        "registry + hotprof layer, capture off",
+        tracing::Dispatch::new(tracing_subscriber::registry().with(hotprof::tracing::layer())),
+    );
+    hotprof::enable();
     g.finish();
 }
 

@@ -51,6 +51,12 @@ impl HotprofLayer {
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for HotprofLayer {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        // Not recorded here (capture off, or undyed traffic with
+        // `HOTPROF_SCOPES=dyed`): the span is never tracked, and costs one
+        // load; its enters find nothing and push no frame.
+        if !crate::switch::scopes_here() {
+            return;
+        }
         let meta = attrs.metadata();
         let key = std::ptr::from_ref(meta) as usize as u64;
         let slow = self.slow_ns;
@@ -141,6 +147,7 @@ mod tests {
 
     #[test]
     fn fields_are_kept_to_a_bounded_text() {
+        crate::switch::set(true);
         let subscriber = tracing_subscriber::registry().with(layer());
         ::tracing::subscriber::with_default(subscriber, || {
             let long = "é".repeat(400);
