@@ -133,14 +133,16 @@ fn enter_on(scope: &'static Scope) -> ScopeGuard {
     let Some(t) = threads::local() else { return ScopeGuard { entered: None } };
     let depth = t.stack.depth.load(Ordering::Relaxed);
     let Some(frame) = t.stack.frames.get(depth as usize) else { return ScopeGuard { entered: None } };
-    let parent = if depth > 0 {
-        t.stack.top_node()
-    } else {
-        tasks::current().map_or(nodes::ROOT, |r| r.stack.top_node())
-    };
-    frame.set(nodes::child(parent, scope), scope.start_ns());
+    frame.set(nodes::child(parent_node(t, depth), scope), scope.start_ns());
     t.stack.depth.store(depth + 1, Ordering::Release);
     ScopeGuard { entered: Some((t, depth)) }
+}
+
+/// The node a frame pushed at `depth` on thread `t` goes under: the frame
+/// below it, or at the bottom, the innermost frame of the task it polls.
+#[inline]
+fn parent_node(t: &threads::ThreadFrames, depth: u32) -> u32 {
+    if depth > 0 { t.stack.top_node() } else { tasks::current().map_or(nodes::ROOT, |r| r.stack.top_node()) }
 }
 
 /// A `tracing` span was entered on this thread (feature `tracing`): its
@@ -157,13 +159,8 @@ pub(crate) fn enter_span(id: u64) {
     let depth = t.stack.depth.load(Ordering::Relaxed);
     let Some(frame) = t.stack.frames.get(depth as usize) else { return };
     let Some((scope, since)) = spans::enter(id, &frame.span_slot, t) else { return };
-    let parent = if depth > 0 {
-        t.stack.top_node()
-    } else {
-        tasks::current().map_or(nodes::ROOT, |r| r.stack.top_node())
-    };
     // Its time counts from the span's first enter, not this poll's.
-    frame.set(nodes::child(parent, scope), since);
+    frame.set(nodes::child(parent_node(t, depth), scope), since);
     frame.span.store(id, Ordering::Relaxed);
     // The frame stays until the span is exited (`exit_span`).
     t.stack.depth.store(depth + 1, Ordering::Release);

@@ -346,8 +346,8 @@ fn survey(signal: c_int) -> (Vec<RawThread>, Vec<usize>) {
     let mut threads = Vec::new();
     let mut targets = Vec::new();
     for tid in procfs::list_tasks() {
-        let (name, state) = (String::new(), String::new());
-        let mut t = RawThread { tid, name, state, status: ThreadStatus::Dumping, frames: Vec::new() };
+        let (name, state, frames) = (String::new(), String::new(), Vec::new());
+        let mut t = RawThread { tid, name, state, status: ThreadStatus::Dumping, frames };
         if tid == me {
             read_name_and_state(&tasks, &mut t);
             backtrace::trace(|f| {

@@ -290,7 +290,7 @@ fn signal_children(rank: usize, generation: u32) {
     let (Some(order), len) = (ORDER.get(), ORDER_LEN.load(Ordering::Acquire)) else { return };
     let first = FAN_OUT * (rank + 1);
     for child in first..(first + FAN_OUT).min(len) {
-        let index = order[child].load(Ordering::Relaxed);
+        let Some(index) = order.get(child).map(|i| i.load(Ordering::Relaxed)) else { return };
         if let Some(s) = slot(index)
             && claim_send(s, generation)
         {
