@@ -11,11 +11,13 @@
 //! stack, exactly as a `#[hotprof::profile]` call does: thread dumps list
 //! it with its recorded fields (`heron_request{id=7 client="osprey"}`), and
 //! CPU and wall-clock samples taken inside it carry its name as the `scope`
-//! label. A span entered before and not now (an async task parked inside
-//! `Instrument` or an `#[instrument]` `async fn`) is listed as a parked
-//! task, with its parent spans. Entering and exiting a span costs the layer no allocation and no
-//! lock: spans and callsites are found in fixed lock-free tables; fields are
-//! formatted when a span is created or records.
+//! label. A live span not entered now (an async task parked inside
+//! `Instrument` or an `#[instrument]` `async fn`, or not polled yet) is
+//! listed as a parked task, with its parent spans. Entering and exiting a
+//! span costs the layer no allocation, no lock and no lookup (the span's
+//! id goes on the thread's logical stack); spans and callsites are kept in
+//! fixed lock-free tables; fields are formatted when a span is created or
+//! records.
 
 use std::fmt::Write as _;
 
@@ -38,7 +40,7 @@ pub fn layer() -> HotprofLayer {
 }
 
 impl HotprofLayer {
-    /// A span open longer than `threshold` (from its first enter) writes a
+    /// A span open longer than `threshold` (from its creation) writes a
     /// slow-call event, with its fields, through the guard: once while it
     /// is still open (and, with `HOTPROF_SLOW_CPU=on`, a CPU profile window
     /// labelled with it), or when it closes. As `#[hotprof::profile(threshold)]`

@@ -15,11 +15,6 @@ pub(crate) struct Frame {
     pub flagged: AtomicBool,
     /// The `tracing` span this frame stands for (its id), or 0.
     pub span: AtomicU64,
-    /// Where the last span entered in this frame is in the live-span
-    /// table: a task polled again at the same depth finds it without a
-    /// lookup. Only a hint, checked against the table's key.
-    #[cfg(feature = "tracing")]
-    pub span_slot: AtomicU32,
 }
 
 impl Frame {
@@ -29,8 +24,6 @@ impl Frame {
             start_ns: AtomicU64::new(0),
             flagged: AtomicBool::new(false),
             span: AtomicU64::new(0),
-            #[cfg(feature = "tracing")]
-            span_slot: AtomicU32::new(0),
         }
     }
 
@@ -65,13 +58,17 @@ impl<const N: usize> FrameStack<N> {
         FrameStack { depth: AtomicU32::new(0), frames: [const { Frame::new() }; N] }
     }
 
+    /// The innermost frame.
+    #[inline]
+    pub(crate) fn top(&self) -> Option<&Frame> {
+        let d = self.depth.load(Ordering::Relaxed) as usize;
+        d.checked_sub(1).and_then(|i| self.frames.get(i))
+    }
+
     /// The node of the innermost frame, or ROOT.
     #[inline]
     pub(crate) fn top_node(&self) -> u32 {
-        let d = self.depth.load(Ordering::Relaxed) as usize;
-        d.checked_sub(1)
-            .and_then(|i| self.frames.get(i))
-            .map_or(nodes::ROOT, |f| f.node.load(Ordering::Relaxed))
+        self.top().map_or(nodes::ROOT, |f| f.node.load(Ordering::Relaxed))
     }
 
     /// Active frames, outermost first (empty slots skipped).

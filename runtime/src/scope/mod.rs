@@ -38,7 +38,13 @@ pub(crate) fn innermost_node() -> u32 {
             return node;
         }
     }
-    threads::peek().map_or(nodes::ROOT, |t| t.stack.top_node())
+    let Some(top) = threads::peek().and_then(|t| t.stack.top()) else { return nodes::ROOT };
+    let node = top.node.load(Ordering::Relaxed);
+    #[cfg(feature = "tracing")]
+    if node == nodes::SPAN {
+        return spans::callsite_node(top.span.load(Ordering::Relaxed)).unwrap_or(nodes::ROOT);
+    }
+    node
 }
 
 /// The name of the scope at stack node `node`; `None` for the root.
@@ -142,15 +148,26 @@ fn enter_on(scope: &'static Scope) -> ScopeGuard {
 /// below it, or at the bottom, the innermost frame of the task it polls.
 #[inline]
 fn parent_node(t: &threads::ThreadFrames, depth: u32) -> u32 {
-    if depth > 0 { t.stack.top_node() } else { tasks::current().map_or(nodes::ROOT, |r| r.stack.top_node()) }
+    if depth == 0 {
+        return tasks::current().map_or(nodes::ROOT, |r| r.stack.top_node());
+    }
+    let node = t.stack.top_node();
+    #[cfg(feature = "tracing")]
+    if node == nodes::SPAN {
+        return resolve_spans(t, depth);
+    }
+    node
 }
 
-/// A `tracing` span was entered on this thread (feature `tracing`): its
-/// callsite's scope becomes a frame, as a marked call's does, remembering
-/// the span for its fields. Written out rather than through [`enter_on`]:
-/// a span is entered on every poll of its task, so this is the layer's hot
-/// path (one thread-local, the span's table slot remembered in the frame).
+/// A `tracing` span was entered on this thread (feature `tracing`): a
+/// frame holding its id goes on the thread's logical stack, its node left
+/// to be found ([`nodes::SPAN`]). A span is entered on every poll of its
+/// task, so this is the layer's hot path: one thread-local and three
+/// stores. Readers find the span's scope in the live-span table: the sample
+/// handler its callsite, the thread itself when it enters a marked call
+/// (`resolve_spans`), a dump the whole stack.
 #[cfg(feature = "tracing")]
+#[inline]
 pub(crate) fn enter_span(id: u64) {
     if !switch::scopes_here() {
         return;
@@ -158,12 +175,37 @@ pub(crate) fn enter_span(id: u64) {
     let Some(t) = threads::local() else { return };
     let depth = t.stack.depth.load(Ordering::Relaxed);
     let Some(frame) = t.stack.frames.get(depth as usize) else { return };
-    let Some((scope, since)) = spans::enter(id, &frame.span_slot, t) else { return };
-    // Its time counts from the span's first enter, not this poll's.
-    frame.set(nodes::child(parent_node(t, depth), scope), since);
     frame.span.store(id, Ordering::Relaxed);
+    frame.node.store(nodes::SPAN, Ordering::Relaxed);
     // The frame stays until the span is exited (`exit_span`).
     t.stack.depth.store(depth + 1, Ordering::Release);
+}
+
+/// Gives the span frames on top of `t`'s stack (below `depth`) their nodes
+/// and start times, as a marked call is about to go on top of them, and
+/// returns the node of the innermost. Only the thread itself writes its
+/// frames. A span that is not tracked becomes a blank frame.
+#[cfg(feature = "tracing")]
+fn resolve_spans(t: &threads::ThreadFrames, depth: u32) -> u32 {
+    let frames = t.stack.frames.get(..depth as usize).unwrap_or_default();
+    let first =
+        frames.iter().rposition(|f| f.node.load(Ordering::Relaxed) != nodes::SPAN).map_or(0, |i| i + 1);
+    let mut node = match first.checked_sub(1).and_then(|i| frames.get(i)) {
+        Some(below) => below.node.load(Ordering::Relaxed),
+        None => tasks::current().map_or(nodes::ROOT, |r| r.stack.top_node()),
+    };
+    for f in frames.get(first..).unwrap_or_default() {
+        match spans::scope_and_since(f.span.load(Ordering::Relaxed)) {
+            Some((scope, since)) => {
+                node = nodes::child(node, scope);
+                f.start_ns.store(since, Ordering::Relaxed);
+                f.flagged.store(false, Ordering::Relaxed);
+                f.node.store(node, Ordering::Relaxed);
+            }
+            None => f.node.store(nodes::ROOT, Ordering::Relaxed),
+        }
+    }
+    node
 }
 
 /// A `tracing` span was exited on this thread: its frame goes. Spans are
@@ -171,6 +213,7 @@ pub(crate) fn enter_span(id: u64) {
 /// guard have been dropped out of order, the span's frame deeper down is
 /// blanked instead (never shown again, popped with the frames above it).
 #[cfg(feature = "tracing")]
+#[inline]
 pub(crate) fn exit_span(id: u64) {
     let Some(t) = threads::peek() else { return };
     let depth = t.stack.depth.load(Ordering::Relaxed) as usize;

@@ -12,6 +12,10 @@ use super::Scope;
 pub(crate) const ROOT: u32 = u32::MAX;
 /// Stands for every stack once the table is full.
 pub(crate) const OVERFLOW: u32 = u32::MAX - 1;
+/// A frame pushed for a `tracing` span and not resolved yet: its node is
+/// found from its span id when something reads it (see `enter_span`).
+#[cfg(feature = "tracing")]
+pub(crate) const SPAN: u32 = u32::MAX - 2;
 
 /// Most distinct logical stacks tracked (about 1.5 MiB of table).
 pub(crate) const CAPACITY: usize = 1 << 16;

@@ -18,14 +18,27 @@ type GroupKey = (bool, u32, Vec<u32>);
 /// Who holds a logical stack, and the dye of its traffic (0 for none).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Holder {
-    Thread { tid: i32, dye: u32 },
-    Task { serial: u64, last_tid: i32, dye: u32 },
+    Thread {
+        tid: i32,
+        dye: u32,
+    },
+    Task {
+        serial: u64,
+        last_tid: i32,
+        dye: u32,
+    },
+    /// An async task parked inside `tracing` spans, by its innermost span.
+    Span {
+        id: u64,
+        created_tid: i32,
+        dye: u32,
+    },
 }
 
 impl Holder {
     fn dye(&self) -> u32 {
         match self {
-            Holder::Thread { dye, .. } | Holder::Task { dye, .. } => *dye,
+            Holder::Thread { dye, .. } | Holder::Task { dye, .. } | Holder::Span { dye, .. } => *dye,
         }
     }
 }
@@ -42,7 +55,10 @@ pub(crate) fn snapshot() -> Snapshot {
     let now_ns = clock::precise_ns();
     let mut stacks = Vec::new();
     for t in threads::all().into_iter().filter(|t| t.is_live()) {
-        let frames = t.stack.snapshot();
+        #[cfg_attr(not(feature = "tracing"), allow(unused_mut))]
+        let mut frames = t.stack.snapshot();
+        #[cfg(feature = "tracing")]
+        resolve_spans(&mut frames);
         if !frames.is_empty() {
             let holder =
                 Holder::Thread { tid: t.tid.load(Ordering::Relaxed), dye: t.dye.load(Ordering::Relaxed) };
@@ -97,7 +113,7 @@ impl Snapshot {
     fn render_grouped(&self, out: &mut String) {
         let mut groups: BTreeMap<GroupKey, Vec<&[FrameView]>> = BTreeMap::new();
         for (holder, frames) in &self.stacks {
-            let is_task = matches!(holder, Holder::Task { .. });
+            let is_task = !matches!(holder, Holder::Thread { .. });
             let key = (is_task, holder.dye(), frames.iter().map(|f| f.node).collect());
             groups.entry(key).or_default().push(frames);
         }
@@ -128,13 +144,17 @@ impl Snapshot {
                     let name = names.get(tid).map_or("?", String::as_str);
                     let _ = writeln!(out, "\nthread {tid} \"{name}\":");
                 }
+                Holder::Task { .. } | Holder::Span { .. } if listed_tasks == MAX_LISTED_TASKS => {
+                    skipped += 1;
+                    continue;
+                }
                 Holder::Task { serial, last_tid, .. } => {
-                    if listed_tasks == MAX_LISTED_TASKS {
-                        skipped += 1;
-                        continue;
-                    }
                     listed_tasks += 1;
                     let _ = writeln!(out, "\ntask {serial} [last polled on thread {last_tid}]:");
+                }
+                Holder::Span { id, created_tid, .. } => {
+                    listed_tasks += 1;
+                    let _ = writeln!(out, "\ntask {id} [span created on thread {created_tid}]:");
                 }
             }
             write_dye(out, holder.dye());
@@ -169,9 +189,25 @@ fn parked_spans() -> Vec<(Holder, Vec<FrameView>)> {
                 FrameView { node, start_ns, span, frame: &UNOWNED }
             })
             .collect();
-        out.push((Holder::Task { serial: p.id, last_tid: p.last_tid, dye: p.dye }, frames));
+        out.push((Holder::Span { id: p.id, created_tid: p.tid, dye: p.dye }, frames));
     }
     out
+}
+
+/// Span frames a thread has not resolved (see `enter_span`): each gets the
+/// node of its span's scope under the frame below, and the span's start.
+/// Frames of spans no longer tracked are dropped.
+#[cfg(feature = "tracing")]
+fn resolve_spans(frames: &mut Vec<FrameView>) {
+    let mut node = nodes::ROOT;
+    frames.retain_mut(|f| {
+        if f.node == nodes::SPAN {
+            let Some((scope, since)) = super::spans::scope_and_since(f.span) else { return false };
+            (f.node, f.start_ns) = (nodes::child(node, scope), since);
+        }
+        node = f.node;
+        true
+    });
 }
 
 /// Go's `# labels: {"dye":"canary"}` line, for a stack in dyed traffic.

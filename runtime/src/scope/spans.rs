@@ -1,31 +1,33 @@
 //! `tracing` spans as logical frames (feature `tracing`): one `Scope` per
-//! span callsite, every live span found by id without a lock on enter and
-//! exit, each span's recorded fields for dumps, and the spans of parked
-//! async tasks.
+//! span callsite, every live span found by id without a lock, each span's
+//! recorded fields for dumps, and the spans of parked async tasks.
 //!
 //! Callsites are kept in a fixed lock-free table keyed by their metadata's
 //! address (filled when a span is first created there). Live spans are kept
 //! in another, keyed by span id, from creation to close, with their parent,
-//! when they were first entered (0: never) and the thread that last entered
-//! them. Whether a span is entered now is not kept here: its frame is on
-//! its thread's stack (so an exit touches nothing here). A span entered at
-//! least once and not entered now is idle: an async task parked at an `.await` inside it
-//! (`Instrument`, `#[instrument]` on an `async fn`). Dumps list each idle
-//! span that no other idle span has as parent, with its chain of parents,
-//! as a parked task. A key that finds no room is not tracked. Fields are
-//! text, written when a span is created or records, read only by dumps.
+//! when they were created and on which thread, in which dye. Entering and
+//! exiting a span touch neither table: an enter pushes the span's id on its
+//! thread's logical stack, and whoever reads the frame finds its scope here
+//! (see `enter_span`). A live span not entered now (not on any thread's
+//! stack) is idle: an async task parked at an `.await` inside it
+//! (`Instrument`, `#[instrument]` on an `async fn`), or not polled yet.
+//! Dumps list each idle span that no live span has as parent, with its
+//! chain of parents, as a parked task. A key that finds no room is not
+//! tracked. Fields are text, written when a span is created or records,
+//! read only by dumps.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use super::threads::ThreadFrames;
 use super::{Scope, clock, nodes, slow};
 
 /// Distinct span callsites with a scope, at most.
 const CALLSITES: usize = 4096;
 static SCOPES: [OnceLock<&'static Scope>; CALLSITES] = [const { OnceLock::new() }; CALLSITES];
 static NEXT_SCOPE: AtomicU32 = AtomicU32::new(0);
+/// Each callsite's scope as a node under the root (`ROOT` until made).
+static CALLSITE_NODES: [AtomicU32; CALLSITES] = [const { AtomicU32::new(nodes::ROOT) }; CALLSITES];
 static BY_CALLSITE: Table<{ 1 << 13 }> = Table::new();
 const LIVE_SLOTS: usize = 1 << 16;
 static LIVE: Table<LIVE_SLOTS> = Table::new();
@@ -47,15 +49,27 @@ pub(crate) fn callsite(key: u64, make: impl FnOnce() -> Scope) -> Option<u32> {
     }
     let n = NEXT_SCOPE.fetch_add(1, Ordering::Relaxed);
     let slot = SCOPES.get(n as usize)?;
-    let _ = slot.set(Box::leak(Box::new(make())));
+    let scope: &'static Scope = Box::leak(Box::new(make()));
+    let _ = slot.set(scope);
+    if let Some(node) = CALLSITE_NODES.get(n as usize) {
+        node.store(nodes::child(nodes::ROOT, scope), Ordering::Release);
+    }
     BY_CALLSITE.insert(key, n, 0);
     Some(n)
 }
 
-/// Span `id` was created at callsite `n`, under span `parent` (0: none);
-/// `write_fields` writes its recorded fields.
+/// Span `id` was created at callsite `n` on the calling thread, under span
+/// `parent` (0: none); `write_fields` writes its recorded fields. Its time
+/// counts from now; its thread and dye are this thread's.
 pub(crate) fn open(id: u64, n: u32, parent: u64, write_fields: impl FnOnce(&mut String)) {
     let Some(at) = LIVE.insert(id, n, parent) else { return };
+    let entry = &LIVE.slots[at];
+    let since = scope(n).map_or_else(clock::coarse_ns, Scope::start_ns);
+    entry.since.store(since.max(1), Ordering::Release);
+    if let Some(t) = super::threads::local() {
+        entry.tid.store(t.tid.load(Ordering::Relaxed), Ordering::Relaxed);
+        entry.dye.store(t.dye.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
     let mut text = field_text(at);
     text.clear();
     if text.capacity() > 4 * MAX_FIELDS {
@@ -68,36 +82,20 @@ fn scope(n: u32) -> Option<&'static Scope> {
     SCOPES.get(n as usize)?.get().copied()
 }
 
-/// Span `id` is entered on thread `t`, in the traffic it polls: its scope,
-/// if it is tracked, and when it was first entered (a span's frames count
-/// its time from then). `slot` is where the span last entered at that
-/// depth was found in the table; kept up to date here.
-#[inline]
-pub(crate) fn enter(id: u64, slot: &AtomicU32, t: &ThreadFrames) -> Option<(&'static Scope, u64)> {
-    let hint = slot.load(Ordering::Relaxed) as usize;
-    let at = match LIVE.slots.get(hint) {
-        Some(s) if s.key.load(Ordering::Acquire) == id => hint,
-        _ => {
-            let at = LIVE.find(id)?;
-            slot.store(at as u32, Ordering::Relaxed);
-            at
-        }
-    };
-    // Written only when they change: a span is entered once per poll, and
-    // its line stays clean in the other cores' caches.
-    let tid = t.tid.load(Ordering::Relaxed);
-    if LIVE.slots[at].tid.load(Ordering::Relaxed) != tid {
-        LIVE.slots[at].tid.store(tid, Ordering::Relaxed);
-    }
-    let dye = t.dye.load(Ordering::Relaxed);
-    if LIVE.slots[at].dye.load(Ordering::Relaxed) != dye {
-        LIVE.slots[at].dye.store(dye, Ordering::Relaxed);
-    }
-    let mut since = LIVE.slots[at].since.load(Ordering::Relaxed);
-    if since == 0 {
-        since = clock::precise_ns().max(1);
-        LIVE.slots[at].since.store(since, Ordering::Release);
-    }
+/// The node standing for live span `id`'s callsite alone (its scope under
+/// the root): what a sample's `scope` label needs. Async-signal-safe: a
+/// probe of the lock-free table, atomics only.
+pub(crate) fn callsite_node(id: u64) -> Option<u32> {
+    let at = LIVE.find(id)?;
+    let n = LIVE.slots[at].value.load(Ordering::Relaxed) as usize;
+    CALLSITE_NODES.get(n).map(|node| node.load(Ordering::Acquire)).filter(|&node| node != nodes::ROOT)
+}
+
+/// Live span `id`'s scope and when it was created; `None` if it is not
+/// tracked (created while scopes were not recorded, or closed).
+pub(crate) fn scope_and_since(id: u64) -> Option<(&'static Scope, u64)> {
+    let at = LIVE.find(id)?;
+    let since = LIVE.slots[at].since.load(Ordering::Acquire);
     Some((scope(LIVE.slots[at].value.load(Ordering::Relaxed))?, since))
 }
 
@@ -213,16 +211,18 @@ pub(crate) fn fields(id: u64) -> Option<String> {
     (LIVE.slots[at].key.load(Ordering::Acquire) == id && !text.is_empty()).then_some(text)
 }
 
-/// A parked task's spans, outermost first: (scope, span id, first entered).
+/// A parked task's spans, outermost first: (scope, span id, created).
 #[derive(Debug)]
 pub(crate) struct Parked {
     pub id: u64,
-    pub last_tid: i32,
+    /// The thread that created the innermost span.
+    pub tid: i32,
     pub dye: u32,
     pub chain: Vec<(&'static Scope, u64, u64)>,
 }
 
-/// Every idle span no other idle span has as parent, with its parents.
+/// Every span not entered now that no live span has as parent, with its
+/// parents: an async task parked inside it, or not polled yet.
 pub(crate) fn parked() -> Vec<Parked> {
     struct Seen {
         scope: &'static Scope,
@@ -257,7 +257,9 @@ pub(crate) fn parked() -> Vec<Parked> {
         };
         live.insert(id, seen);
     }
-    let covered: HashSet<u64> = live.values().filter(|s| s.idle).map(|s| s.parent).collect();
+    // A span with a live child is shown through it: as that child's
+    // parent when the child is parked, or not at all while it runs.
+    let covered: HashSet<u64> = live.values().map(|s| s.parent).collect();
     let mut out = Vec::new();
     for (&id, s) in live.iter().filter(|(id, s)| s.idle && !covered.contains(id)) {
         let mut chain = vec![(s.scope, id, s.since)];
@@ -267,7 +269,7 @@ pub(crate) fn parked() -> Vec<Parked> {
             parent = p.parent;
         }
         chain.reverse();
-        out.push(Parked { id, last_tid: s.tid, dye: s.dye, chain });
+        out.push(Parked { id, tid: s.tid, dye: s.dye, chain });
     }
     out
 }
@@ -421,6 +423,22 @@ mod tests {
 
     #[cfg(feature = "tracing")]
     #[test]
+    fn a_sample_inside_a_span_is_labelled_with_its_callsite() {
+        crate::switch::set(true);
+        let n = callsite(0x0a11_0020, || Scope::new("labelled_span", "x.rs", 60, 0)).unwrap();
+        open(701, n, 0, |_| ());
+        let label = || super::super::scope_name(super::super::innermost_node());
+        super::super::enter_span(701);
+        assert_eq!(label(), Some("labelled_span"));
+        super::super::enter_span(702); // never opened: not tracked
+        assert_eq!(label(), None);
+        super::super::exit_span(702);
+        super::super::exit_span(701);
+        close(701);
+    }
+
+    #[cfg(feature = "tracing")]
+    #[test]
     fn idle_spans_are_parked_tasks_with_their_parents() {
         crate::switch::set(true);
         let outer = callsite(0x0a11_0001, || Scope::new("parked_handler", "x.rs", 20, 0)).unwrap();
@@ -429,25 +447,30 @@ mod tests {
         open(501, outer, 0, |f| f.push_str("id=1"));
         open(502, inner, 501, |_| ());
         open(503, never, 501, |_| ());
+        let mine = || {
+            let mut tasks: Vec<_> = parked().into_iter().filter(|p| (501..=503).contains(&p.id)).collect();
+            tasks.sort_by_key(|p| p.id);
+            tasks.into_iter().map(|p| (p.id, p.chain.iter().map(|(s, _, _)| s.name()).collect::<Vec<_>>()))
+        };
+        let both =
+            [(502, vec!["parked_handler", "wait_for_data"]), (503, vec!["parked_handler", "never_entered"])];
+        assert!(mine().eq(both.clone()), "not polled yet, each child is a task; the parent is covered");
         for id in [501, 502] {
             super::super::enter_span(id);
         }
-        let mine = || parked().into_iter().filter(|p| (501..=503).contains(&p.id)).collect::<Vec<_>>();
-        assert!(mine().is_empty(), "entered spans are running, not parked");
+        let running: Vec<_> = mine().collect();
+        assert_eq!(running, [both[1].clone()], "entered spans run; the other child stays parked");
         super::super::exit_span(502);
         super::super::exit_span(501);
-        let parked = mine();
-        assert_eq!(parked.len(), 1, "one task: the inner span, its parent covered: {parked:?}");
-        let names: Vec<&str> = parked[0].chain.iter().map(|(s, _, _)| s.name()).collect();
-        assert_eq!(names, ["parked_handler", "wait_for_data"]);
-        assert_eq!(parked[0].last_tid, crate::sys::gettid());
-        super::super::enter_span(502);
-        assert_eq!(mine().len(), 1, "polled again, the inner span runs; the outer stays parked");
-        super::super::exit_span(502);
-        for id in [501, 502, 503] {
+        assert!(mine().eq(both.clone()), "parked again");
+        let me = crate::sys::gettid();
+        assert!(parked().iter().filter(|p| p.id == 502).all(|p| p.tid == me), "created on this thread");
+        close(503);
+        assert!(mine().eq([both[0].clone()]));
+        for id in [501, 502] {
             close(id);
         }
-        assert!(mine().is_empty());
+        assert_eq!(mine().count(), 0);
     }
 
     #[test]
@@ -457,8 +480,6 @@ mod tests {
         // the same queue every 10 ms: a few tries, each with its own span.
         let caught = (601..604).find_map(|id| {
             open(id, n, 0, |f| f.push_str("id=3"));
-            let here = super::super::threads::local().unwrap();
-            assert!(enter(id, &AtomicU32::new(0), here).is_some());
             std::thread::sleep(std::time::Duration::from_millis(2));
             close(id);
             close(id); // twice: nothing more
