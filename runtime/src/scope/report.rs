@@ -28,6 +28,7 @@ enum Holder {
         dye: u32,
     },
     /// An async task parked inside `tracing` spans, by its innermost span.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     Span {
         id: u64,
         created_tid: i32,
