@@ -117,7 +117,7 @@ pub(crate) fn record(id: u64, write_fields: impl FnOnce(&mut String)) {
 /// threshold (`slow_spans`) and none was reported while it ran.
 pub(crate) fn close(id: u64) {
     let Some(at) = LIVE.find(id) else { return };
-    if may_be_slow(at) {
+    if threshold(at) > 0 {
         let elapsed = clock::precise_ns().saturating_sub(LIVE.slots[at].since.load(Ordering::Relaxed));
         if slow_now(at, elapsed) {
             if let Some(fields) = fields(id) {
@@ -136,23 +136,24 @@ pub(crate) fn close(id: u64) {
     LIVE.remove_at(at, id);
 }
 
-/// Whether the span at `at` was entered and its callsite has a threshold
-/// (no clock is read for the others).
-fn may_be_slow(at: usize) -> bool {
-    LIVE.slots[at].since.load(Ordering::Relaxed) != 0
-        && scope(LIVE.slots[at].value.load(Ordering::Relaxed)).is_some_and(|s| s.threshold_ns() > 0)
+/// The slow-call threshold of the span at `at`: 0 when its callsite has
+/// none, or its start is not stamped yet (no clock is read for those).
+fn threshold(at: usize) -> u64 {
+    let stamped = LIVE.slots[at].since.load(Ordering::Relaxed) != 0;
+    let threshold = scope(LIVE.slots[at].value.load(Ordering::Relaxed)).map_or(0, Scope::threshold_ns);
+    if stamped { threshold } else { 0 }
 }
 
 /// Whether the span at `at`, alive `elapsed` ns, is slow and not yet
 /// reported (then it is marked reported).
 fn slow_now(at: usize, elapsed: u64) -> bool {
-    let threshold = scope(LIVE.slots[at].value.load(Ordering::Relaxed)).map_or(0, Scope::threshold_ns);
-    may_be_slow(at)
+    let threshold = threshold(at);
+    threshold > 0
         && elapsed >= threshold
         && LIVE.slots[at].reported.compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed).is_ok()
 }
 
-/// The dye of the traffic that last entered the span at `at`.
+/// The dye of the traffic that created the span at `at`.
 fn dye(at: usize) -> u32 {
     LIVE.slots[at].dye.load(Ordering::Relaxed)
 }
@@ -247,11 +248,12 @@ pub(crate) fn parked() -> Vec<Parked> {
             continue;
         }
         let Some(scope) = scope(LIVE.slots[at].value.load(Ordering::Relaxed)) else { continue };
+        let since = LIVE.slots[at].since.load(Ordering::Acquire);
         let seen = Seen {
             scope,
             parent: LIVE.slots[at].extra.load(Ordering::Relaxed),
-            idle: LIVE.slots[at].since.load(Ordering::Acquire) != 0 && !entered.contains(&id),
-            since: LIVE.slots[at].since.load(Ordering::Relaxed),
+            idle: since != 0 && !entered.contains(&id),
+            since,
             tid: LIVE.slots[at].tid.load(Ordering::Relaxed),
             dye: dye(at),
         };
@@ -293,7 +295,7 @@ struct Table<const N: usize> {
     slots: [Slot; N],
 }
 
-/// One entry, on one cache line: entering a span reads and writes only it.
+/// One entry, on one cache line: creating or closing a span writes only it.
 #[repr(align(64))]
 struct Slot {
     key: AtomicU64,
@@ -301,7 +303,7 @@ struct Slot {
     extra: AtomicU64,
     since: AtomicU64,
     tid: AtomicI32,
-    /// The dye of the traffic that entered it last.
+    /// The dye of the traffic that created it.
     dye: AtomicU32,
     /// A slow-call event was reported for it.
     reported: AtomicU32,

@@ -119,17 +119,10 @@ impl Symbolizer {
     /// are). Sent as a dump's capture starts, so that the first dump's
     /// parsing overlaps its capture; a no-op for a warm symbolizer.
     pub(crate) fn prepare(&mut self, pcs: &[usize]) {
-        if self.jobs.is_none() {
-            self.jobs = start().ok();
-        }
         let lookups = pcs.iter().map(|&pc| Lookup { pc, exact: true }).collect();
         // Nobody waits for the answer: the thread's send of it fails quietly.
         let (reply, _) = mpsc::channel();
-        if let Some(jobs) = &self.jobs
-            && jobs.send((lookups, true, reply)).is_err()
-        {
-            self.jobs = None;
-        }
+        self.send((lookups, true, reply));
     }
 
     fn resolve(&mut self, lookups: Vec<Lookup>, keep_warm: bool) -> Vec<Resolved> {
@@ -142,15 +135,24 @@ impl Symbolizer {
 
     fn ask(&mut self, lookups: Vec<Lookup>, keep_warm: bool) -> Option<Vec<Resolved>> {
         let (reply, answer) = mpsc::channel();
-        if self.jobs.is_none() {
-            self.jobs = start().ok();
-        }
-        let sent = self.jobs.as_ref()?.send((lookups, keep_warm, reply));
-        if sent.is_err() {
-            self.jobs = None; // the thread ended; the next dump starts another
+        if !self.send((lookups, keep_warm, reply)) {
             return None;
         }
         answer.recv_timeout(ANSWER_WAIT).ok()
+    }
+
+    /// Hands `job` to the symbolizer thread, starting it if it does not
+    /// run; false when there is none to take it.
+    fn send(&mut self, job: Job) -> bool {
+        if self.jobs.is_none() {
+            self.jobs = start().ok();
+        }
+        let Some(jobs) = &self.jobs else { return false };
+        if jobs.send(job).is_err() {
+            self.jobs = None; // the thread ended; the next dump starts another
+            return false;
+        }
+        true
     }
 }
 
